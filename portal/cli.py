@@ -1,0 +1,140 @@
+"""Command-line administration: `flask --app app <group> <command>`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Organisation, ScimToken
+from portal.permissions import MEMBER
+from portal.services import accounts, organisations, roles, scim_tokens
+from portal.services.audit import CLI_ACTOR
+from portal.services.errors import ServiceError
+
+org_cli = AppGroup("org", help="Organisations.")
+user_cli = AppGroup("user", help="People who can sign in.")
+scim_cli = AppGroup("scim", help="SCIM endpoint and token.")
+rollout_cli = AppGroup("rollout", help="SCIM rollout state per organisation.")
+
+
+def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the command in one transaction; a ServiceError is a one-line message and exit 1."""
+
+    @wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+            db.session.commit()
+            return result
+        except ServiceError as exc:
+            db.session.rollback()
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapped
+
+
+@org_cli.command("create")
+@click.argument("name")
+@click.option("--rollout/--no-rollout", default=True, show_default=True,
+              help="Release SCIM for the new organisation.")
+@transactional
+def org_create(name: str, rollout: bool) -> None:
+    """Create an organisation and print its key."""
+    org = organisations.create_organisation(name, CLI_ACTOR, released=rollout)
+    click.echo(org.key)
+
+
+@user_cli.command("create")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Leave out for an account without a password.")
+@click.option("--role", "role_name", default=MEMBER, show_default=True)
+@click.option("--name", "display_name", default="", help="Display name.")
+@transactional
+def user_create(org_key: str, email: str, password: str | None, role_name: str,
+                display_name: str) -> None:
+    """Create the account if needed and add it to the organisation with a role."""
+    org = organisations.get_by_key(org_key)
+    role = roles.get_role(role_name)
+    membership = accounts.add_member(org, email, CLI_ACTOR, role=role, password=password,
+                                     display_name=display_name)
+    click.echo(f"{membership.account.email} is a member of {org.name} as {role.name}.")
+
+
+@scim_cli.command("rotate-token")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@transactional
+def scim_rotate_token(org_key: str) -> None:
+    """Issue a new SCIM token (the previous one stops working) and print it."""
+    org = organisations.get_by_key(org_key)
+    issued = scim_tokens.issue_token(org, CLI_ACTOR)
+    click.echo(issued.plaintext)
+
+
+@scim_cli.command("base-url")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@transactional
+def scim_base_url(org_key: str) -> None:
+    """Print the organisation's SCIM Base URL."""
+    click.echo(organisations.scim_base_url(organisations.get_by_key(org_key)))
+
+
+@rollout_cli.command("status")
+@transactional
+def rollout_status() -> None:
+    """List organisations with their SCIM rollout and token state."""
+    orgs = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
+    active = set(db.session.scalars(
+        select(ScimToken.organisation_id).where(ScimToken.revoked_at.is_(None))))
+    click.echo(f"{'KEY':<24} {'ROLLOUT':<10} {'TOKEN':<6} NAME")
+    for org in orgs:
+        token = "yes" if org.id in active else "no"
+        click.echo(f"{org.key:<24} {org.scim_rollout:<10} {token:<6} {org.name}")
+
+
+@rollout_cli.command("enable")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@transactional
+def rollout_enable(org_key: str) -> None:
+    """Release SCIM for an organisation."""
+    org = organisations.get_by_key(org_key)
+    changed = organisations.set_scim_rollout(org, True, CLI_ACTOR)
+    click.echo(f"SCIM {'released' if changed else 'was already released'} for {org.name}.")
+
+
+@rollout_cli.command("disable")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@transactional
+def rollout_disable(org_key: str) -> None:
+    """Withdraw SCIM for an organisation."""
+    org = organisations.get_by_key(org_key)
+    changed = organisations.set_scim_rollout(org, False, CLI_ACTOR)
+    click.echo(f"SCIM {'withdrawn' if changed else 'was already withdrawn'} for {org.name}.")
+
+
+@click.command("demo")
+@click.option("--password", default="demo-password-1", show_default=True)
+@with_appcontext
+@transactional
+def demo(password: str) -> None:
+    """Seed a demo (idempotent): Acme Corp, Globex and three people."""
+    from portal.services.demo import seed_demo
+
+    seeded = seed_demo(password)
+    click.echo(seeded.describe(password))
+
+
+def register(app: Flask) -> None:
+    """Add the command groups to the app's CLI."""
+    for group in (org_cli, user_cli, scim_cli, rollout_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(demo)

@@ -1,0 +1,65 @@
+"""The home page, the organisation switcher and the notification bell."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from portal.permissions import IAM_MANAGE, IT_SETTINGS_PERMISSIONS
+from portal.security import ORG_SESSION_KEY
+from portal.services import notifications, roles
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    """Show the member's organisation, roles and what they may open."""
+    membership = g.membership
+    member_roles = roles.effective_roles(membership) if membership else []
+    return render_template(
+        "home/index.html",
+        member_roles=member_roles,
+        can_it_settings=bool(IT_SETTINGS_PERMISSIONS & g.permissions),
+        can_iam=IAM_MANAGE in g.permissions,
+    )
+
+
+@bp.route("/switch-organisation", methods=["POST"])
+@login_required
+def switch_organisation() -> Response:
+    """Make another of the person's organisations the current one."""
+    wanted = request.form.get("organisation_id", type=int)
+    target = next((m for m in g.memberships if m.organisation_id == wanted), None)
+    if target is None:
+        abort(404)
+    session[ORG_SESSION_KEY] = target.organisation_id
+    flash(f"You are now working in {target.organisation.name}.", "info")
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/notifications")
+@login_required
+def notification_list() -> str:
+    """List the person's notifications (page or HTMX dropdown fragment)."""
+    items = notifications.recent(current_user)
+    template = "home/_notifications.html" if request.headers.get("HX-Request") else \
+        "home/notifications.html"
+    return render_template(template, items=items)
+
+
+@bp.route("/notifications/read", methods=["POST"])
+@login_required
+def notifications_read() -> Response:
+    """Mark all of the person's notifications as read."""
+    notifications.mark_all_read(current_user)
+    return redirect(url_for("home.notification_list"))
+
+
+@bp.app_context_processor
+def _bell() -> dict[str, int]:
+    if current_user.is_authenticated:
+        return {"unread_notifications": notifications.unread_count(current_user)}
+    return {"unread_notifications": 0}

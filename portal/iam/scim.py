@@ -1,0 +1,16 @@
+"""The SCIM Configuration screen."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from portal.iam import bp
+from portal.permissions import IAM_MANAGE
+from portal.security import require_permission
+
+
+@bp.route("/scim")
+@require_permission(IAM_MANAGE)
+def scim() -> str:
+    """Show the SCIM Configuration screen."""
+    return render_template("settings/iam/scim.html", nav_key="iam.scim")

@@ -1,0 +1,369 @@
+"""The data model shared by the portal and the SCIM API.
+
+An Account is a person who can sign in; a Membership is that person inside one
+Organisation and is also the SCIM User resource of that organisation, so every
+SCIM-facing attribute lives on Membership and nothing one organisation's IdP
+sends can change another organisation's data.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def new_public_id() -> str:
+    """Return a new opaque id for a resource exposed outside the database."""
+    return str(uuid.uuid4())
+
+
+def new_org_key() -> str:
+    """Return a new random, URL-safe organisation key (22 chars, 128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+    """A timezone-aware datetime that comes back aware on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+# Organisation.scim_rollout values
+ROLLOUT_RELEASED = "released"
+ROLLOUT_PENDING = "pending"
+
+
+class Organisation(db.Model):  # type: ignore[name-defined]
+    """A customer organisation; its key goes into the SCIM Base URL and never changes."""
+
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True, default=new_org_key)
+    name: Mapped[str] = mapped_column(String(200))
+    scim_rollout: Mapped[str] = mapped_column(String(20), default=ROLLOUT_RELEASED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def scim_released(self) -> bool:
+        return self.scim_rollout == ROLLOUT_RELEASED
+
+
+class Account(db.Model):  # type: ignore[name-defined]
+    """A person who can sign in; may belong to several organisations."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    is_support_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Changing this ends every session the account holds (Flask-Login alternative id).
+    session_token: Mapped[str] = mapped_column(
+        String(64), default=lambda: secrets.token_hex(16)
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="account")
+
+    # Flask-Login protocol
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.email
+
+
+class Role(db.Model):  # type: ignore[name-defined]
+    """A named set of permissions (platform-defined; see portal.permissions)."""
+
+    __tablename__ = "role"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(String(300), default="")
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class MembershipRole(db.Model):  # type: ignore[name-defined]
+    """A role given to a member by hand (not through a group mapping)."""
+
+    __tablename__ = "membership_role"
+
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("membership.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
+
+
+# Membership.source values
+SOURCE_MANUAL = "manual"
+SOURCE_SCIM = "scim"
+
+
+class Membership(db.Model):  # type: ignore[name-defined]
+    """A person inside one organisation; also that organisation's SCIM User resource."""
+
+    __tablename__ = "membership"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "account_id"),
+        # userName is unique per organisation, case-insensitively (RFC 7643 caseExact=false).
+        UniqueConstraint("organisation_id", "user_name_lower", name="uq_membership_org_username"),
+        Index("ix_membership_org_external_id", "organisation_id", "external_id"),
+        Index("ix_membership_org_id", "organisation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(20), default=SOURCE_MANUAL)
+    scim_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_break_glass: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # SCIM core User attributes (RFC 7643 §4.1)
+    user_name: Mapped[str] = mapped_column(String(320))
+    user_name_lower: Mapped[str] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(320))
+    name_formatted: Mapped[str | None] = mapped_column(String(300))
+    given_name: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(200))
+    middle_name: Mapped[str | None] = mapped_column(String(200))
+    honorific_prefix: Mapped[str | None] = mapped_column(String(50))
+    honorific_suffix: Mapped[str | None] = mapped_column(String(50))
+    display_name: Mapped[str | None] = mapped_column(String(300))
+    nick_name: Mapped[str | None] = mapped_column(String(200))
+    profile_url: Mapped[str | None] = mapped_column(String(1000))
+    title: Mapped[str | None] = mapped_column(String(200))
+    user_type: Mapped[str | None] = mapped_column(String(100))
+    preferred_language: Mapped[str | None] = mapped_column(String(50))
+    locale: Mapped[str | None] = mapped_column(String(50))
+    timezone: Mapped[str | None] = mapped_column(String(100))
+    # Multi-valued complex attributes that are returned but never filtered on
+    # (phoneNumbers, addresses, ims, photos, entitlements, roles, x509Certificates).
+    extra_attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # Enterprise User extension (RFC 7643 §4.3)
+    employee_number: Mapped[str | None] = mapped_column(String(100))
+    cost_center: Mapped[str | None] = mapped_column(String(100))
+    organization: Mapped[str | None] = mapped_column(String(200))
+    division: Mapped[str | None] = mapped_column(String(200))
+    department: Mapped[str | None] = mapped_column(String(200))
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("membership.id", ondelete="SET NULL")
+    )
+
+    # Lifecycle
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the IdP DELETEs the user: gone for SCIM, kept for audit, re-linked on re-create.
+    scim_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship(back_populates="memberships")
+    organisation: Mapped[Organisation] = relationship()
+    emails: Mapped[list[MemberEmail]] = relationship(
+        back_populates="membership", cascade="all, delete-orphan", order_by="MemberEmail.id"
+    )
+    roles: Mapped[list[Role]] = relationship(secondary="membership_role")
+    manager: Mapped[Membership | None] = relationship(remote_side=[id])
+
+    @property
+    def label(self) -> str:
+        """Return the name to show for this member."""
+        return self.display_name or self.account.display_name or self.user_name
+
+
+class MemberEmail(db.Model):  # type: ignore[name-defined]
+    """One entry of a SCIM User's `emails`."""
+
+    __tablename__ = "member_email"
+    __table_args__ = (Index("ix_member_email_value_lower", "value_lower"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("membership.id", ondelete="CASCADE"), index=True
+    )
+    value: Mapped[str] = mapped_column(String(320))
+    value_lower: Mapped[str] = mapped_column(String(320))
+    type: Mapped[str | None] = mapped_column(String(50))
+    primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    display: Mapped[str | None] = mapped_column(String(320))
+
+    membership: Mapped[Membership] = relationship(back_populates="emails")
+
+
+# Group.source values reuse SOURCE_MANUAL / SOURCE_SCIM
+
+
+class Group(db.Model):  # type: ignore[name-defined]
+    """An organisation's group; SCIM Group resource when synced by the IdP."""
+
+    __tablename__ = "group"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "display_name_lower", name="uq_group_org_name"),
+        Index("ix_group_org_external_id", "organisation_id", "external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    display_name: Mapped[str] = mapped_column(String(300))
+    display_name_lower: Mapped[str] = mapped_column(String(300))
+    external_id: Mapped[str | None] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(20), default=SOURCE_MANUAL)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class GroupMember(db.Model):  # type: ignore[name-defined]
+    """A member of a group; one row each, so large groups change one row at a time."""
+
+    __tablename__ = "group_member"
+    __table_args__ = (Index("ix_group_member_membership", "membership_id"),)
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("group.id", ondelete="CASCADE"), primary_key=True
+    )
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("membership.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupRoleMapping(db.Model):  # type: ignore[name-defined]
+    """Members of the group hold the role while they are in it."""
+
+    __tablename__ = "group_role_mapping"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("group.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ScimToken(db.Model):  # type: ignore[name-defined]
+    """An organisation's SCIM bearer token, stored only as a SHA-256 digest.
+
+    Rotated tokens stay as revoked rows for the record; a partial unique index
+    allows one unrevoked token per organisation, so concurrent rotations cannot
+    both win.
+    """
+
+    __tablename__ = "scim_token"
+    __table_args__ = (
+        Index(
+            "uq_scim_token_one_active",
+            "organisation_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(40))  # e.g. "dpms_scim_…a1b2"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
+    created_by_label: Mapped[str] = mapped_column(String(320), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_agent: Mapped[str | None] = mapped_column(String(300))
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined]
+    """An append-only record of an administrative or lifecycle event."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_org_created", "organisation_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+    actor_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("account.id", ondelete="SET NULL")
+    )
+    actor_label: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(50))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    target_label: Mapped[str | None] = mapped_column(String(320))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(db.Model):  # type: ignore[name-defined]
+    """A message in a person's notification bell."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        Index("ix_notification_account_unread", "account_id", "read_at"),
+        UniqueConstraint("account_id", "dedupe_key", name="uq_notification_dedupe"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+    message: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(500))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,175 @@
+"""Who is asking and what they may do; the request's one transaction; security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
+from flask_login import current_user, logout_user
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from portal.extensions import db, login_manager
+from portal.models import Account, Membership
+from portal.navigation import IT_SETTINGS_NAV
+from portal.services import accounts, roles
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+ORG_SESSION_KEY = "org_id"
+
+
+@login_manager.user_loader
+def load_account(session_id: str) -> Account | None:
+    """Load the signed-in account; a changed session token ends old sessions."""
+    account_id, _, token = session_id.partition(":")
+    if not account_id.isdigit():
+        return None
+    account = db.session.get(Account, int(account_id))
+    if account is None or account.session_token != token:
+        return None
+    return account
+
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to continue."
+login_manager.login_message_category = "info"
+
+
+def _load_membership() -> Response | None:
+    """Put the current organisation membership and permissions on `g` for portal requests."""
+    g.membership = None
+    g.permissions = frozenset()
+    g.memberships = []
+    if request.blueprint == "scim" or request.endpoint in (None, "static"):
+        return None
+    if not current_user.is_authenticated:
+        return None
+    usable = accounts.usable_memberships(current_user)
+    g.memberships = usable
+    wanted = session.get(ORG_SESSION_KEY)
+    current = next((m for m in usable if m.organisation_id == wanted), None)
+    if current is None and wanted is not None:
+        # The membership this session was using has been deactivated or removed:
+        # the session stops working for that organisation on this very request.
+        session.pop(ORG_SESSION_KEY, None)
+        flash("Your access to this organisation has been deactivated.", "error")
+        if not usable and not current_user.is_support_staff:
+            logout_user()
+            return redirect(url_for("auth.login"))  # type: ignore[return-value]
+    if current is None and usable:
+        current = usable[0]
+        session[ORG_SESSION_KEY] = current.organisation_id
+    g.membership = current
+    if current is not None:
+        g.permissions = roles.effective_permissions(current)
+    return None
+
+
+def current_membership() -> Membership:
+    """Return the signed-in person's membership in the current organisation (or 403)."""
+    membership: Membership | None = g.get("membership")
+    if membership is None:
+        abort(403)
+    return membership
+
+
+def require_permission(permission: str) -> Callable[[F], F]:
+    """Refuse with a full 403 unless the current member holds the permission."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if permission not in g.get("permissions", frozenset()):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def require_support_staff(view: F) -> F:
+    """Refuse with a 403 unless the signed-in account is vendor support staff."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_support_staff:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def _finish_transaction(response: Response) -> Response:
+    """Commit the request's one transaction if it succeeded, roll it back otherwise."""
+    try:
+        if response.status_code < 400 or g.get("commit_on_error"):
+            db.session.commit()
+        else:
+            db.session.rollback()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        from portal.errors import render_error
+
+        status = 503 if isinstance(exc, OperationalError) else 409
+        return render_error(status)
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    """Add the headers every response should carry."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.blueprint != "scim":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.headers.get("HX-Request") is not None or response.vary:
+        response.vary.add("HX-Request")
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the request hooks."""
+    app.before_request(_load_membership)
+    # after_request hooks run in reverse order: commit first, then add headers.
+    app.after_request(_security_headers)
+    app.after_request(_finish_transaction)
+
+    @app.teardown_request
+    def _rollback_on_exception(exc: BaseException | None) -> None:
+        if exc is not None:
+            db.session.rollback()
+
+    @app.context_processor
+    def _shell_context() -> dict[str, Any]:
+        return {
+            "current_membership": g.get("membership"),
+            "memberships": g.get("memberships", []),
+            "permissions": g.get("permissions", frozenset()),
+            "it_settings_nav": IT_SETTINGS_NAV,
+        }
+
+
+def fetch_membership(public_id: str) -> Membership:
+    """Return a member of the current organisation by public id, or 404."""
+    member = db.session.scalar(
+        select(Membership).where(
+            Membership.public_id == public_id,
+            Membership.organisation_id == current_membership().organisation_id,
+        )
+    )
+    if member is None:
+        abort(404)
+    return member

@@ -1,0 +1,1 @@
+"""Services: the rules of the product. They flush and audit; the request boundary commits."""

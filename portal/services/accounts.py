@@ -1,0 +1,128 @@
+"""Accounts, memberships and signing in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.extensions import db
+from portal.models import SOURCE_MANUAL, Account, MemberEmail, Membership, Organisation, Role
+from portal.services import audit
+from portal.services.errors import ServiceError
+
+# A hash of a random password, checked when the email is unknown so that a wrong
+# email and a wrong password take the same time (no account enumeration by timing).
+_DUMMY_HASH = generate_password_hash("not-a-real-password-4a7c")
+
+
+def normalise_email(email: str) -> str:
+    """Return the email trimmed and lower-cased, or raise if it is not plausible."""
+    email = (email or "").strip().lower()
+    if "@" not in email or email.startswith("@") or email.endswith("@") or len(email) > 320:
+        raise ServiceError("Enter a valid email address.")
+    return email
+
+
+def find_account(email: str) -> Account | None:
+    """Return the account with this email, if any."""
+    return db.session.scalar(select(Account).where(Account.email == email.strip().lower()))
+
+
+def get_or_create_account(email: str, *, display_name: str = "") -> Account:
+    """Return the account for an email, creating one without a password if needed."""
+    email = normalise_email(email)
+    account = find_account(email)
+    if account is None:
+        account = Account(email=email, display_name=display_name)
+        db.session.add(account)
+        db.session.flush()
+    return account
+
+
+def set_password(account: Account, password: str) -> None:
+    """Set the account's password (scrypt hash)."""
+    if len(password) < 8:
+        raise ServiceError("A password needs at least 8 characters.")
+    account.password_hash = generate_password_hash(password)
+
+
+def add_member(
+    org: Organisation,
+    email: str,
+    actor: audit.Actor,
+    *,
+    role: Role | None = None,
+    password: str | None = None,
+    display_name: str = "",
+) -> Membership:
+    """Create the account if needed and make it a member of the organisation (idempotent)."""
+    account = get_or_create_account(email, display_name=display_name)
+    if password:
+        set_password(account, password)
+    if display_name and not account.display_name:
+        account.display_name = display_name
+    membership = db.session.scalar(
+        select(Membership).where(
+            Membership.organisation_id == org.id, Membership.account_id == account.id
+        )
+    )
+    if membership is None:
+        membership = Membership(
+            organisation_id=org.id,
+            account_id=account.id,
+            source=SOURCE_MANUAL,
+            user_name=account.email,
+            user_name_lower=account.email,
+            display_name=display_name or None,
+            emails=[MemberEmail(value=account.email, value_lower=account.email, type="work",
+                                primary=True)],
+        )
+        db.session.add(membership)
+        db.session.flush()
+        audit.record(actor, "member.added", org, target_type="member",
+                     target_id=membership.public_id, target_label=account.email)
+    if role is not None and role not in membership.roles:
+        membership.roles.append(role)
+        audit.record(actor, "member.role_granted", org, target_type="member",
+                     target_id=membership.public_id, target_label=account.email,
+                     details={"role": role.name})
+    db.session.flush()
+    return membership
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """The outcome of a password check: an account, and the organisations it may enter."""
+
+    account: Account | None
+    usable_memberships: list[Membership]
+
+    @property
+    def deactivated_everywhere(self) -> bool:
+        return self.account is not None and not self.usable_memberships
+
+
+def authenticate(email: str, password: str) -> SignInResult:
+    """Check email and password; only after a correct password say which memberships work."""
+    account = find_account(email or "")
+    if account is None or not account.password_hash:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return SignInResult(None, [])
+    if not check_password_hash(account.password_hash, password or ""):
+        return SignInResult(None, [])
+    return SignInResult(account, usable_memberships(account))
+
+
+def usable_memberships(account: Account) -> list[Membership]:
+    """Return the memberships through which the account may use the portal now."""
+    return list(
+        db.session.scalars(
+            select(Membership)
+            .join(Organisation)
+            .where(Membership.account_id == account.id, Membership.active.is_(True),
+                   Membership.scim_deleted_at.is_(None))
+            .order_by(func.lower(Organisation.name))
+        )
+    )

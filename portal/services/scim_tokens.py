@@ -1,0 +1,106 @@
+"""SCIM bearer tokens: generated once, shown once, stored as a SHA-256 digest.
+
+Tokens are long random secrets, so a fast digest is enough (a slow password hash
+would throttle every IdP request) and lets us look the token up by index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from portal.extensions import db
+from portal.models import Organisation, ScimToken, utcnow
+from portal.services import audit
+
+# A fixed, recognisable prefix lets secret scanners spot a leaked token.
+TOKEN_PREFIX = "dpms_scim_"
+# Write "last used" at most this often per token, so reads stay reads.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly issued token: the plaintext exists only in this object."""
+
+    plaintext: str
+    record: ScimToken
+
+
+def digest(plaintext: str) -> str:
+    """Return the hex SHA-256 digest of a presented token."""
+    return hashlib.sha256(plaintext.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def active_token(org: Organisation) -> ScimToken | None:
+    """Return the organisation's current (unrevoked) token, if any."""
+    return db.session.scalar(
+        select(ScimToken).where(ScimToken.organisation_id == org.id, ScimToken.revoked_at.is_(None))
+    )
+
+
+def issue_token(org: Organisation, actor: audit.Actor) -> IssuedToken:
+    """Revoke any current token and issue a new one; the old one stops working at commit.
+
+    The organisation row is locked first, so two administrators rotating at the
+    same moment are serialised and exactly one token remains valid.
+    """
+    db.session.execute(
+        select(Organisation.id).where(Organisation.id == org.id).with_for_update()
+    )
+    now = utcnow()
+    revoked = db.session.execute(
+        update(ScimToken)
+        .where(ScimToken.organisation_id == org.id, ScimToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ScimToken(
+        organisation_id=org.id,
+        digest=digest(plaintext),
+        hint=f"{TOKEN_PREFIX}…{plaintext[-4:]}",
+        created_at=now,
+        created_by_id=actor.account_id,
+        created_by_label=actor.label,
+    )
+    db.session.add(record)
+    db.session.flush()
+    audit.record(actor, "scim.token_rotated" if revoked else "scim.token_generated", org,
+                 target_type="scim_token", target_id=str(record.id), target_label=record.hint)
+    return IssuedToken(plaintext, record)
+
+
+def verify_token(org_key: str, presented: str) -> ScimToken | None:
+    """Return the active token matching the presented value under this organisation key."""
+    if not presented or len(presented) > 512:
+        return None
+    wanted = digest(presented)
+    row = db.session.execute(
+        select(ScimToken, Organisation.key)
+        .join(Organisation, Organisation.id == ScimToken.organisation_id)
+        .where(ScimToken.digest == wanted, ScimToken.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    token, key = row
+    if not (hmac.compare_digest(token.digest, wanted) and hmac.compare_digest(key, org_key)):
+        return None
+    return token
+
+
+def note_use(token: ScimToken, user_agent: str | None) -> None:
+    """Record when and by which client a token was last used (at most once a minute)."""
+    now = utcnow()
+    agent = (user_agent or "")[:300] or None
+    if (
+        token.last_used_at is None
+        or now - token.last_used_at >= LAST_USED_RESOLUTION
+        or token.last_used_agent != agent
+    ):
+        token.last_used_at = now
+        token.last_used_agent = agent

@@ -1,0 +1,9 @@
+"""The SCIM 2.0 service provider (RFC 7643 / RFC 7644), one base URL per organisation."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<org_key>")
+
+from scim_api import routes  # noqa: E402,F401  (routes register on bp)
