@@ -213,6 +213,8 @@ class UserPatch:
         elif path.sub_attr is not None:
             raise ScimError(f"{attr!r} has no sub-attributes.", scim_type="invalidPath")
         elif op == "remove":
+            if attr == "active":
+                raise invalid("active cannot be removed; replace it with false to deactivate.")
             container.pop(attr, None)
         else:
             container[attr] = value

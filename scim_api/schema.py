@@ -4,7 +4,7 @@ The Schema documents are scim2-models' own definitions of RFC 7643 User, Enterpr
 and Group, adjusted where our storage differs, so /Schemas describes exactly what is
 stored and returned: group members are Users only (no nested groups) and their
 `display` is derived (read-only), and the manager's `$ref` is optional on input (Entra
-sends a bare id).
+sends a bare id); `active` is required because a User here always has a status.
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ def _adjust(attributes: list[Any], name: str, **changes: Any) -> None:
 
 def _schema_documents() -> list[Schema]:
     user = User.to_schema()
+    # `active` always has a value here (a POST without it creates an active User), so it is
+    # never unassigned: declared required, and a PATCH `remove` of it is refused.
+    _adjust(user.attributes or [], "active", required=Required.true)
     enterprise = EnterpriseUser.to_schema()
     manager = next(a for a in enterprise.attributes or [] if a.name == "manager")
     _adjust(manager.sub_attributes or [], "$ref", required=Required.false)

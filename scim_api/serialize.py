@@ -26,6 +26,7 @@ from scim_api.schema import (
     CORE_GROUP,
     CORE_USER,
     ENTERPRISE_STRINGS,
+    ENTERPRISE_USER,
     EXTRA_MULTI,
     NAME_PARTS,
     USER_STRINGS,
