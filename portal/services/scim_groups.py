@@ -196,10 +196,11 @@ def remove_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) 
 def set_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) -> tuple[int, int]:
     """Make the member list exactly these ids (a full push); return (added, removed)."""
     resolved = resolve_members(group.organisation, public_ids)
-    current = dict(db.session.execute(
-        select(GroupMember.membership_id, Membership.public_id)
-        .join(Membership, Membership.id == GroupMember.membership_id)
-        .where(GroupMember.group_id == group.id)).tuples().all())
+    current: dict[int, str] = {
+        member_id: public_id for member_id, public_id in db.session.execute(
+            select(GroupMember.membership_id, Membership.public_id)
+            .join(Membership, Membership.id == GroupMember.membership_id)
+            .where(GroupMember.group_id == group.id))}
     wanted = set(resolved.values())
     gone = sorted(set(current) - wanted)
     for chunk in _chunks(gone):
