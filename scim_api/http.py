@@ -126,13 +126,13 @@ def attribute_list(raw: Any, name: str) -> list[str]:
 
 def query_arg(name: str) -> str | None:
     """Return a query parameter by name, case-insensitively (IdPs vary the case)."""
-    if name in request.args:
-        return request.args.get(name)
-    lowered = name.lower()
-    for key, value in request.args.items():
-        if key.lower() == lowered:
-            return value
-    return None
+    value = request.args.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in request.args.items() if k.lower() == lowered), None)
+    if value and value.endswith("?") and request.query_string.endswith(b"?"):
+        value = value[:-1]  # OneLogin: a "?" appended to a URL that already has a query
+    return value
 
 
 def lookup(body: Mapping[str, Any], name: str) -> Any:
