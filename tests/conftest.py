@@ -70,9 +70,24 @@ def _push_request_context() -> None:
 def db_backend(request: pytest.FixtureRequest) -> str:
     """The database backend of this test run: sqlite or postgresql."""
     backend: str = request.param
-    if backend == "postgresql" and request.node.get_closest_marker("sqlite_only"):
-        pytest.skip("SQLite-only test")
     return backend
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run `sqlite_only` tests once, on SQLite, and `postgres_only` ones on PostgreSQL only."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("db_backend") if params else None
+        if (backend == "postgresql" and item.get_closest_marker("sqlite_only")) or (
+            backend == "sqlite" and item.get_closest_marker("postgres_only")
+        ):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture
