@@ -20,7 +20,6 @@ from scim2_models import (
     Filter,
     Patch,
     ResourceType,
-    SchemaExtension,
     ServiceProviderConfig,
     Sort,
 )
@@ -77,12 +76,12 @@ def service_provider_config(base: str) -> dict[str, Any]:
 
 def resource_types(base: str) -> list[dict[str, Any]]:
     """Return the User and Group ResourceType documents."""
-    user = ResourceType(id="User", name="User", endpoint="/Users", description="User Account",
-                        schema_=CORE_USER,
-                        schema_extensions=[SchemaExtension(schema_=ENTERPRISE_USER,
-                                                           required=False)])
-    group = ResourceType(id="Group", name="Group", endpoint="/Groups", description="Group",
-                         schema_=CORE_GROUP)
+    user = ResourceType.model_validate({
+        "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
+        "schema": CORE_USER, "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}],
+    })
+    group = ResourceType.model_validate({"id": "Group", "name": "Group", "endpoint": "/Groups",
+                                         "description": "Group", "schema": CORE_GROUP})
     documents = []
     for resource_type in (user, group):
         body = _dump(resource_type)

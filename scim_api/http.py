@@ -171,7 +171,7 @@ def check_if_match(version: int) -> None:
 def not_modified(version: int) -> bool:
     """Return whether If-None-Match already names the current version (for GET)."""
     header = request.headers.get("If-None-Match")
-    return bool(header) and bool({"*", f'"{version}"'} & _tags(header))
+    return header is not None and bool({"*", f'"{version}"'} & _tags(header))
 
 
 def scim_response(body: Any, status: int = 200, *, location: str | None = None,

@@ -90,7 +90,7 @@ def single_projection() -> Projection:
 class _Source:
     resource: str
     query: Select[Any]
-    id_column: ColumnElement[Any]
+    id_column: Any
 
 
 def _user_source(org: Organisation, q: ListQuery) -> _Source:

@@ -19,9 +19,10 @@ from scim_api.http import (
     scim_response,
 )
 from scim_api.listing import query_from_args, query_from_body, run, single_projection
-from scim_api.patch import UserPatch, parse_operations
+from scim_api.patch import parse_operations
 from scim_api.projection import Projection
 from scim_api.serialize import load_user_parts, user_document
+from scim_api.user_patch import UserPatch
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -43,7 +44,7 @@ def user_response(member: Membership, status: int = 200, *, location: bool = Fal
     projection = single_projection()
     doc = user_document(member, load_user_parts([member], projection),
                         scim_base_url(current_org()))
-    url = str(doc["meta"]["location"])  # type: ignore[index]
+    url = str(doc["meta"]["location"])
     return scim_response(projection.apply(doc), status, location=url if location else None,
                          version=member.version)
 

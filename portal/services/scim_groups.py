@@ -33,7 +33,7 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-def scim_groups(org: Organisation) -> Select[tuple[Group]]:
+def scim_groups(org: Organisation) -> Select[Group]:
     """Return the query for the organisation's groups that SCIM sees and manages."""
     return select(Group).where(Group.organisation_id == org.id, Group.source == SOURCE_SCIM)
 
@@ -127,7 +127,7 @@ def update_group(group: Group, display_name: str, external_id: str | None,
 
 def touch(group: Group) -> None:
     """Give the group a new version (in SQL, so concurrent member changes all count)."""
-    group.version = Group.version + 1  # type: ignore[assignment]
+    group.version = Group.version + 1
     group.updated_at = utcnow()
 
 

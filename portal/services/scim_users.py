@@ -64,7 +64,7 @@ class UserData:
     manager_id: str | None = None  # the manager's public id
 
 
-def scim_users(org: Organisation) -> Select[tuple[Membership]]:
+def scim_users(org: Organisation) -> Select[Membership]:
     """Return the query for the organisation's members that SCIM sees and manages."""
     return select(Membership).where(
         Membership.organisation_id == org.id,
