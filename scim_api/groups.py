@@ -51,7 +51,7 @@ def group_response(group: Group, status: int = 200, *, location: bool = False) -
 def groups(org_key: str) -> Response:
     """List or filter Groups (GET), or create one (POST)."""
     org = current_org()
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return scim_response(run(org, ("Group",), query_from_args(), scim_base_url(org)))
     if request.method != "POST":
         raise not_allowed()
@@ -125,7 +125,7 @@ def group(org_key: str, group_id: str) -> Response:
     if request.method == "POST":
         raise not_allowed()
     found = scim_groups.get_group(current_org(), group_id)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if not_modified(found.version):
             response = empty_response(304)
             response.headers["ETag"] = etag_of(found.version)

@@ -53,7 +53,7 @@ def user_response(member: Membership, status: int = 200, *, location: bool = Fal
 def users(org_key: str) -> Response:
     """List or filter Users (GET), or provision one (POST)."""
     org = current_org()
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return scim_response(run(org, ("User",), query_from_args(), scim_base_url(org)))
     if request.method != "POST":
         raise not_allowed()
@@ -77,7 +77,7 @@ def user(org_key: str, user_id: str) -> Response:
     if request.method == "POST":
         raise not_allowed()
     member = scim_users.get_user(current_org(), user_id)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if not_modified(member.version):
             response = empty_response(304)
             response.headers["ETag"] = f'W/"{member.version}"'

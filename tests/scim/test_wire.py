@@ -137,3 +137,10 @@ def test_error_bodies_never_carry_a_traceback(scim: Scim) -> None:
     text = response.get_data(as_text=True)
     assert "Traceback" not in text and "File \"" not in text
     assert json.loads(text)["scimType"] == "invalidValue"
+
+
+def test_head_answers_like_get_without_a_body(scim: Scim) -> None:
+    created = scim.create_user("ann@acme.example")
+    for path in ("/Users", f"/Users/{created['id']}", "/Groups", "/ServiceProviderConfig"):
+        response = scim.request("HEAD", path)
+        assert response.status_code == 200 and response.data == b"", path
