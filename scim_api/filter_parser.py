@@ -92,7 +92,30 @@ def parse_filter(text: str) -> Filter:
         detail = exc.detail if isinstance(exc, SCIMException) else "invalid syntax"
         raise ScimError(f"Invalid filter {text[:200]!r}: {detail}.", scim_type="invalidFilter",
                         status=400) from None
+    _check_strings(node, "invalidFilter")
     return Filter(node)
+
+
+def _check_strings(root: FilterNode, scim_type: str) -> None:
+    """Refuse string values no database can store: NUL and lone surrogates (JSON allows both)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, LogicalExpr):
+            stack.extend(node.terms)
+        elif isinstance(node, Not):
+            stack.append(node.expr)
+        elif isinstance(node, ValuePath):
+            stack.append(node.val_filter)
+        elif isinstance(node, Comparison) and isinstance(node.value, str):
+            try:
+                node.value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ScimError("A filter value contains an unpaired surrogate.",
+                                scim_type=scim_type, status=400) from None
+            if "\x00" in node.value:
+                raise ScimError("A filter value contains a NUL character.",
+                                scim_type=scim_type, status=400)
 
 
 def canonical_schema(urn: str | None) -> str | None:
@@ -114,6 +137,8 @@ def parse_path(text: str) -> AttrPath:
         detail = exc.detail if isinstance(exc, SCIMException) else "invalid syntax"
         raise ScimError(f"Invalid path {text[:200]!r}: {detail}.", scim_type="invalidPath",
                         status=400) from None
+    if node is not None:
+        _check_strings(node, "invalidPath")
     attr = parts[0].lower()
     return AttrPath(
         schema=canonical_schema(schema),
@@ -175,6 +200,8 @@ def _compare_values(actual: Any, op: CompareOperator, expected: Any, case_exact:
         return equal if op == CompareOperator.eq else not equal
     if actual is None or isinstance(actual, dict | list):
         return op == CompareOperator.ne
+    if isinstance(actual, str) and isinstance(expected, int):
+        expected = str(expected)  # as the SQL side reads `employeeNumber eq 1001`
     if isinstance(expected, str):
         if isinstance(actual, bool) or not isinstance(actual, str):
             actual = str(actual)

@@ -156,10 +156,9 @@ def _moment(value: Any) -> datetime:
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
             return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
     raise _invalid(f"{value!r} is not an ISO 8601 date and time.")
 
 
