@@ -156,9 +156,10 @@ def test_string_operators_agree_with_python_and_leave_rows_unchanged(
         return {"eq": a == v, "co": v in a, "sw": a.startswith(v), "ew": a.endswith(v)}[op]
 
     quoted = json.dumps(value)
-    for attr, index, exact in (("userName", 1, False), ("displayName", 2, False),
-                               ("externalId", 3, True)):
-        expected = {names[row[0]] for row in people if check(row[index], exact)}
+    for attr, column, exact in (("userName", "user_name", False),
+                                ("displayName", "display_name", False),
+                                ("externalId", "external_id", True)):
+        expected = {names[row.id] for row in people if check(getattr(row, column), exact)}
         assert directory.users(f"{attr} {op} {quoted}", template=False) == expected
     with directory.app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Membership)) == before
