@@ -12,7 +12,7 @@ lives in `scim_api.filters`, over an explicit allow-list of columns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +96,8 @@ def parse_filter(text: str) -> Filter:
     return Filter(node)
 
 
-def _check_strings(root: FilterNode, scim_type: str) -> None:
-    """Refuse string values no database can store: NUL and lone surrogates (JSON allows both)."""
+def comparisons(root: FilterNode) -> Iterator[Comparison]:
+    """Yield every comparison in a filter tree, without recursion."""
     stack = [root]
     while stack:
         node = stack.pop()
@@ -107,15 +107,23 @@ def _check_strings(root: FilterNode, scim_type: str) -> None:
             stack.append(node.expr)
         elif isinstance(node, ValuePath):
             stack.append(node.val_filter)
-        elif isinstance(node, Comparison) and isinstance(node.value, str):
-            try:
-                node.value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ScimError("A filter value contains an unpaired surrogate.",
-                                scim_type=scim_type, status=400) from None
-            if "\x00" in node.value:
-                raise ScimError("A filter value contains a NUL character.",
-                                scim_type=scim_type, status=400)
+        elif isinstance(node, Comparison):
+            yield node
+
+
+def _check_strings(root: FilterNode, scim_type: str) -> None:
+    """Refuse string values no database can store: NUL and lone surrogates (JSON allows both)."""
+    for node in comparisons(root):
+        if not isinstance(node.value, str):
+            continue
+        try:
+            node.value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ScimError("A filter value contains an unpaired surrogate.",
+                            scim_type=scim_type, status=400) from None
+        if "\x00" in node.value:
+            raise ScimError("A filter value contains a NUL character.",
+                            scim_type=scim_type, status=400)
 
 
 def canonical_schema(urn: str | None) -> str | None:
@@ -261,18 +269,8 @@ def matches(f: Filter, item: Mapping[str, Any], *, attr: str | None = None) -> b
     member/group ids compare exactly, every other string case-insensitively.
     """
     parent = (attr or f.parent or "").lower() or None
-    _check_all_operands(f.node)
+    for node in comparisons(f.node):  # a bad operand fails whatever the data holds
+        check_operand(node.op, node.value)
+    if not isinstance(item, Mapping):
+        item = {"value": item}  # a plain value stands for its own `value` (RFC 7643 §2.4)
     return _evaluate(f.node, item, parent)
-
-
-def _check_all_operands(root: FilterNode) -> None:
-    """Validate every comparison up front, so a bad operand fails whatever the data holds."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, LogicalExpr):
-            stack.extend(node.terms)
-        elif isinstance(node, Not):
-            stack.append(node.expr)
-        elif isinstance(node, Comparison):
-            check_operand(node.op, node.value)

@@ -43,7 +43,7 @@ class Kind(Enum):
     DATETIME = "dateTime"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scalar:
     """A singular attribute read from one column."""
 
@@ -74,7 +74,7 @@ def date_time(attr: QueryableAttribute[Any]) -> Scalar:
     return Scalar(_column(attr), Kind.DATETIME)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MultiValued:
     """A multi-valued (or referenced) attribute, matched through an EXISTS subquery."""
 

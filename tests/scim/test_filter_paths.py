@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from scim2_models import EnterpriseUser, Group, Path, User
 
 from scim_api.errors import ScimError
 from scim_api.filter_parser import MAX_LENGTH
@@ -116,3 +117,22 @@ def test_matches_refuses_operands_the_rfc_rules_out_whatever_the_element(text: s
         with pytest.raises(ScimError) as caught:
             matches(f, item)
         assert caught.value.scim_type == "invalidFilter"
+
+
+def test_matches_reads_a_plain_value_as_its_own_value_sub_attribute() -> None:
+    f = parse_filter('value eq "Admin"')
+    assert matches(f, cast(Any, "admin"), attr="roles") is True
+    assert matches(f, cast(Any, "user"), attr="roles") is False
+
+
+@pytest.mark.parametrize("model", [User[EnterpriseUser], Group])
+def test_every_attribute_path_of_the_core_and_enterprise_schemas_parses(model: Any) -> None:
+    paths = [str(p) for p in Path[model].iter_paths()]
+    assert len(paths) > 5
+    for text in paths:
+        parsed = parse_path(text)
+        if parsed.attr:
+            tail = text.rsplit(":", 1)[-1] if text.startswith("urn:") else text
+            assert parsed.attr == tail.split(".")[0].lower()
+        else:
+            assert parsed.schema == text
