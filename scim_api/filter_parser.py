@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lark.exceptions import LarkError
 from scim2_models import Path, SCIMException, ScimFilter
 from scim2_models.path import (
     CompareOperator,
@@ -88,7 +87,7 @@ def parse_filter(text: str) -> Filter:
     text = _check_length(text, "invalidFilter")
     try:
         node = ScimFilter(text).ast
-    except (SCIMException, LarkError, ValueError, TypeError, RecursionError) as exc:
+    except (SCIMException, ValueError, TypeError, RecursionError) as exc:
         detail = exc.detail if isinstance(exc, SCIMException) else "invalid syntax"
         raise ScimError(f"Invalid filter {text[:200]!r}: {detail}.", scim_type="invalidFilter",
                         status=400) from None
@@ -141,7 +140,7 @@ def parse_path(text: str) -> AttrPath:
     try:
         path: Path[Any] = Path(text)
         schema, parts, node = path.schema, path.parts, path.value_filter
-    except (SCIMException, LarkError, ValueError, TypeError, RecursionError) as exc:
+    except (SCIMException, ValueError, TypeError, RecursionError) as exc:
         detail = exc.detail if isinstance(exc, SCIMException) else "invalid syntax"
         raise ScimError(f"Invalid path {text[:200]!r}: {detail}.", scim_type="invalidPath",
                         status=400) from None
