@@ -9,6 +9,7 @@ form cannot silently invalidate a token someone else has just pasted into the Id
 from __future__ import annotations
 
 from flask import url_for
+from sqlalchemy import update
 from portal.extensions import db
 from portal.models import Organisation
 from portal.permissions import IAM_MANAGE
@@ -56,7 +57,14 @@ def rotate_token(org: Organisation, actor: audit.Actor, expected_token_id: int |
 
 def _lock_released(org: Organisation) -> None:
     """Lock the organisation row and check SCIM is released, so the check and the change agree."""
-    db.session.refresh(org, ["scim_rollout"], with_for_update=True)
+    # A no-op UPDATE locks the row on PostgreSQL and takes the write lock on SQLite (which
+    # ignores SELECT ... FOR UPDATE), so two administrators' check-then-change cannot interleave.
+    db.session.execute(
+        update(Organisation).where(Organisation.id == org.id)
+        .values(scim_rollout=Organisation.scim_rollout)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(org, ["scim_rollout"])
     if not org.scim_released:
         raise ScimNotReleased(NOT_RELEASED.format(org=org.name))
 
