@@ -35,7 +35,8 @@ def _organisation(key: str) -> Organisation:
 @require_support_staff
 def rollout() -> str:
     """List organisations with their SCIM rollout state, token and last provisioning request."""
-    orgs = db.session.scalars(select(Organisation).order_by(Organisation.name, Organisation.id)).all()
+    orgs = db.session.scalars(
+        select(Organisation).order_by(Organisation.name, Organisation.id)).all()
     return render_template("support/rollout.html", organisations=orgs, statuses=scim_statuses(orgs))
 
 

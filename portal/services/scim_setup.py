@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import url_for
 from sqlalchemy import update
+
 from portal.extensions import db
 from portal.models import Organisation
 from portal.permissions import IAM_MANAGE
@@ -42,7 +43,9 @@ def generate_token(org: Organisation, actor: audit.Actor) -> IssuedToken:
     return scim_tokens.issue_token(org, actor)
 
 
-def rotate_token(org: Organisation, actor: audit.Actor, expected_token_id: int | None) -> IssuedToken:
+def rotate_token(
+    org: Organisation, actor: audit.Actor, expected_token_id: int | None
+) -> IssuedToken:
     """Replace the token the administrator saw with a new one and tell the other IAM admins."""
     _lock_released(org)
     current = scim_tokens.active_token(org)

@@ -1,15 +1,23 @@
-"""The services behind the SCIM screen: status for auditors, generate/rotate rules, notifications."""
+"""Services behind the SCIM screen: status for auditors, generate/rotate rules, notifications."""
 
 from __future__ import annotations
 
 import threading
+
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from portal.extensions import db
-from portal.models import Group, GroupMember, GroupRoleMapping, Membership, Notification, Organisation
+from portal.models import (
+    Group,
+    GroupMember,
+    GroupRoleMapping,
+    Membership,
+    Notification,
+    Organisation,
+)
 from portal.permissions import IAM_MANAGE, IT_ADMINISTRATOR
 from portal.services import roles, scim_setup, scim_tokens
 from portal.services.audit import CLI_ACTOR, Actor

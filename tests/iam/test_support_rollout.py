@@ -132,7 +132,8 @@ def test_unknown_organisation_key_is_404(support: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("method,path", [
-    ("get", ""), ("post", "/{key}/release"), ("post", "/{key}/withdraw"), ("get", "/{key}/withdraw"),
+    ("get", ""), ("post", "/{key}/release"), ("post", "/{key}/withdraw"),
+    ("get", "/{key}/withdraw"),
 ])
 def test_it_administrators_cannot_use_the_support_page(
     app: Flask, client: FlaskClient, factory: Factory, method: str, path: str
