@@ -78,6 +78,17 @@
     }
   });
 
+  // A secret shown once (a new SCIM token) must not come back from the back-forward cache.
+  window.addEventListener("pagehide", function () {
+    document.querySelectorAll("[data-secret]").forEach(function (field) {
+      field.value = "";
+      field.setAttribute("data-scrubbed", "");
+    });
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.querySelector("[data-scrubbed]")) { window.location.reload(); }
+  });
+
   // Close open menus when clicking elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {

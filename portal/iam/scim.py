@@ -40,10 +40,10 @@ def _respond(org: Organisation, *, issued: IssuedToken | None = None, rotated: b
         if status >= 400:
             response.headers["HX-Reswap"] = "outerHTML"  # swap the refreshed panel in anyway
     response.vary.add("HX-Request")
-    if request.method == "POST" or issued is not None:
-        # The token may be in this response: no cache, proxy or back-forward cache may keep it.
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
+    # A token may be in this response, or be swapped into this page later: no cache, proxy
+    # or back-forward cache may keep either.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return response
 
 

@@ -83,7 +83,12 @@ def test_it_admin_copies_generates_reloads_and_rotates_in_the_browser(
     assert page.evaluate("navigator.clipboard.readText()") == token
     _shot(page, "scim-2-token-shown")
 
-    # Reload: the token is gone for good; only its hint remains.
+    # Leave and come back, then reload: the token is gone for good; only its hint remains.
+    page.click("text=Open the SSO configuration")
+    page.wait_for_url("**/settings/iam/sso")
+    page.go_back()
+    page.locator("[data-testid=token-hint]").wait_for()
+    assert token not in page.content()
     page.reload()
     assert token not in page.content()
     assert page.locator("[data-testid=token-hint]").inner_text() == f"dpms_scim_…{token[-4:]}"
@@ -124,6 +129,7 @@ def test_it_admin_copies_generates_reloads_and_rotates_in_the_browser(
     assert new_token not in page.content()
 
 
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
 def test_member_sees_the_403_page(factory: Factory, live_server: str, page: Any) -> None:
     org = factory.org("Acme Corp")
     factory.member(org, "max@acme.example")
@@ -135,6 +141,7 @@ def test_member_sees_the_403_page(factory: Factory, live_server: str, page: Any)
     _shot(page, "scim-6-member-403")
 
 
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
 def test_generate_works_as_a_plain_form_post_without_javascript(
     app: Flask, browser: Any, factory: Factory, live_server: str
 ) -> None:
@@ -166,6 +173,7 @@ def test_generate_works_as_a_plain_form_post_without_javascript(
         context.close()
 
 
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
 def test_rollout_pending_screen_is_blank_but_for_one_line(
     factory: Factory, live_server: str, page: Any
 ) -> None:
@@ -184,6 +192,7 @@ def test_rollout_pending_screen_is_blank_but_for_one_line(
     _shot(page, "scim-8-rollout-pending")
 
 
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
 def test_screen_fits_a_narrow_phone_screen(
     app: Flask, factory: Factory, live_server: str, browser: Any
 ) -> None:
@@ -209,6 +218,7 @@ def test_screen_fits_a_narrow_phone_screen(
         context.close()
 
 
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
 def test_support_releases_scim_from_the_rollout_page(
     app: Flask, factory: Factory, live_server: str, page: Any
 ) -> None:
@@ -230,6 +240,7 @@ def test_support_releases_scim_from_the_rollout_page(
     assert "Not released" in page.locator(f"tr[data-org='{globex.key}']").inner_text()
 
 
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
 def test_keyboard_alone_reaches_copy_and_the_rotate_dialog_with_visible_focus(
     app: Flask, factory: Factory, live_server: str, page: Any
 ) -> None:
@@ -271,6 +282,7 @@ def test_keyboard_alone_reaches_copy_and_the_rotate_dialog_with_visible_focus(
     _shot(page, "scim-0-configured")
 
 
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
 def test_an_error_while_the_page_is_open_is_shown_in_place(
     app: Flask, factory: Factory, live_server: str, page: Any
 ) -> None:
