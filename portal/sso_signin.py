@@ -43,6 +43,8 @@ REFUSALS = {
                      "your administrator for access."),
     "deactivated": (403, "Your access to {org} has been deactivated. Ask your administrator "
                          "if you think this is wrong."),
+    "misconfigured": (503, "Single sign-on for {org} is not set up correctly. Ask your "
+                           "administrator to check the SSO configuration."),
 }
 
 
@@ -102,7 +104,10 @@ def start() -> str | Response | tuple[str, int]:
 def login(org_key: str) -> Response:
     """Start an SP-initiated sign-in (this URL is also the organisation's SP Entity ID)."""
     org, config = _org_and_config(org_key)
-    return start_sign_in(config, org, next_path=safe_next(request.args.get("next")))
+    try:
+        return start_sign_in(config, org, next_path=safe_next(request.args.get("next")))
+    except saml.SamlRejected as exc:
+        return _refused(org, exc.code)
 
 
 @bp.route("/<org_key>/acs", methods=["POST"])
@@ -115,6 +120,7 @@ def acs(org_key: str) -> Response:
         return _refused(org, "invalid")
     pending = saml.load_pending(request.cookies.get(PENDING_COOKIE))
     outcome = sso_signin.process_response(org, config, saml_response, pending)
+    response: Response
     if outcome.is_test:
         response = make_response(render_template("auth/sso_test_result.html", org=org,
                                                  config=config, outcome=outcome))

@@ -115,7 +115,7 @@ def sso_break_glass() -> Response:
 def sso_metadata() -> Response:
     """Download this organisation's SP metadata XML."""
     org = current_membership().organisation
-    response = make_response(saml.sp_metadata(sso.get_config(org), org))
+    response = make_response(saml.sp_metadata(org))
     response.mimetype = "application/samlmetadata+xml"
     response.headers["Content-Disposition"] = \
         f'attachment; filename="dpms-sp-metadata-{org.key}.xml"'
@@ -131,4 +131,8 @@ def sso_test() -> Response:
     if config is None:
         flash("Configure the identity provider before testing sign-in.", "error")
         return redirect(url_for("iam.sso"))
-    return start_sign_in(config, org, test=True, account_id=current_user.id)
+    try:
+        return start_sign_in(config, org, test=True, account_id=current_user.id)
+    except saml.SamlRejected as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for("iam.sso"))

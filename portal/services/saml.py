@@ -13,6 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+from onelogin.saml2.errors import OneLogin_Saml2_Error
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from sqlalchemy import delete, select
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.extensions import db
 from portal.models import MemberEmail, Membership, Organisation, SsoConfig, UsedAssertion
 from portal.models import utcnow as _utcnow
+from portal.services.errors import ServiceError
 from portal.services.sso_settings import parse_certificates
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ class VerifiedAssertion:
     identifier: str | None = None
 
 
-def external_url(endpoint: str, **values: str) -> str:
+def external_url(endpoint: str, **values: Any) -> str:
     """Return an absolute URL on EXTERNAL_URL (else this request's host) for an endpoint."""
     base = current_app.config.get("EXTERNAL_URL")
     if not base:
@@ -104,7 +106,15 @@ def load_pending(cookie: str | None) -> list[PendingRequest]:
 
 def saml_settings(config: SsoConfig, org: Organisation) -> OneLogin_Saml2_Settings:
     """Return python3-saml settings for the organisation: strict, signatures required."""
-    certs = [c.pem for c in parse_certificates(config.idp_certificate, allow_expired=True)]
+    try:
+        certs = [c.pem for c in parse_certificates(config.idp_certificate, allow_expired=True)]
+        return _settings(config, org, certs)
+    except (OneLogin_Saml2_Error, ServiceError) as exc:
+        raise SamlRejected("misconfigured", f"The stored SSO settings are unusable: {exc}") \
+            from None
+
+
+def _settings(config: SsoConfig, org: Organisation, certs: list[str]) -> OneLogin_Saml2_Settings:
     return OneLogin_Saml2_Settings({
         "strict": True,
         "debug": False,
@@ -126,6 +136,7 @@ def saml_settings(config: SsoConfig, org: Organisation) -> OneLogin_Saml2_Settin
             "wantAttributeStatement": False,
             "requestedAuthnContext": False,  # Entra refuses password contexts after MFA
             "rejectDeprecatedAlgorithm": True,  # no SHA-1 signatures
+            "allowSingleLabelDomains": True,  # intranet hosts such as https://adfs/...
         },
     })
 
@@ -137,10 +148,9 @@ def _request_data(org: Organisation, post: dict[str, str] | None = None) -> dict
             "script_name": url.path, "get_data": {}, "post_data": post or {}}
 
 
-def sp_metadata(config: SsoConfig | None, org: Organisation) -> str:
+def sp_metadata(org: Organisation) -> str:
     """Return the organisation's SP metadata XML (stable: no validUntil/cacheDuration)."""
-    settings = saml_settings(config, org) if config else _sp_only_settings(org)
-    root = etree.fromstring(settings.get_sp_metadata())
+    root = etree.fromstring(_sp_only_settings(org).get_sp_metadata())
     for attribute in ("validUntil", "cacheDuration"):
         root.attrib.pop(attribute, None)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()
@@ -151,7 +161,8 @@ def _sp_only_settings(org: Organisation) -> OneLogin_Saml2_Settings:
         "strict": True, "sp": {
             "entityId": sp_entity_id(org), "NameIDFormat": C.NAMEID_UNSPECIFIED,
             "assertionConsumerService": {"url": acs_url(org), "binding": C.BINDING_HTTP_POST}},
-        "security": {"wantAssertionsSigned": False}}, sp_validation_only=True)
+        "security": {"wantAssertionsSigned": False, "allowSingleLabelDomains": True}},
+        sp_validation_only=True)
 
 
 def start_login(config: SsoConfig, org: Organisation, *, test: bool = False,

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import current_app
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+from onelogin.saml2.settings import validate_url
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from portal.models import utcnow
@@ -111,7 +112,7 @@ def _check_sso_url(value: str) -> str:
         raise ServiceError("Enter the IdP's single sign-on URL.")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2048 \
-            or any(ch.isspace() for ch in value):
+            or not validate_url(value, allow_single_label_domain=True):
         raise ServiceError("Enter a full URL, for example https://idp.example.com/sso/saml.")
     if parts.scheme != "https" and current_app.config.get("APP_ENV") == "production":
         raise ServiceError("The SSO URL must use https.")

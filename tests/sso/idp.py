@@ -101,7 +101,8 @@ class TestIdP:
 <saml:Issuer>{escape(issuer)}</saml:Issuer>
 <saml:Subject><saml:NameID Format="{EMAIL_FORMAT}">{escape(name_id)}</saml:NameID>
 <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
-<saml:SubjectConfirmationData NotOnOrAfter="{_t(now + lifetime)}" Recipient={quoteattr(acs_url)}{irt}/>
+<saml:SubjectConfirmationData NotOnOrAfter="{_t(now + lifetime)}"
+ Recipient={quoteattr(acs_url)}{irt}/>
 </saml:SubjectConfirmation></saml:Subject>
 <saml:Conditions NotBefore="{_t(now - timedelta(seconds=30))}" NotOnOrAfter="{_t(now + lifetime)}">
 <saml:AudienceRestriction><saml:Audience>{escape(audience)}</saml:Audience></saml:AudienceRestriction>

@@ -198,7 +198,8 @@ def test_member_of_another_organisation_cannot_sign_in_through_this_one(
     globex = factory.org("Globex")
     scim_member(app, globex, "jane.doe@acme.example")  # Jane exists, but only in Globex
     response = post_acs(client, sso_org, sso_org.response("jane.doe@acme.example"))
-    assert response.status_code == 403 and b"You do not have an account in Acme Corp" in response.data
+    assert response.status_code == 403
+    assert b"You do not have an account in Acme Corp" in response.data
     # Acme's IdP's assertion is not accepted at Globex's ACS either (its own IdP and audience).
     globex_idp = TestIdP(entity_id="https://globex-idp.example")
     configure_sso(app, globex, globex_idp)
