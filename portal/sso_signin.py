@@ -92,7 +92,10 @@ def start() -> str | Response | tuple[str, int]:
                                error="Enter your work email or your organisation key."), 400
     organisations = sso_signin.organisations_for(value)
     if len(organisations) == 1:
-        return redirect(url_for("sso.login", org_key=organisations[0].key, next=next_path))
+        # Not a redirect: CSP form-action 'self' forbids a form submission's redirect chain
+        # from reaching the IdP, so the page follows a plain link instead (app.js, or a click).
+        return render_template("auth/sso_start.html", value=value, next_path=next_path,
+                               continue_to=organisations[0])
     if not organisations:
         return render_template("auth/sso_start.html", value=value, next_path=next_path,
                                error=NOT_FOUND), 404

@@ -53,6 +53,11 @@
     }
   });
 
+  // Links marked data-auto-follow are followed at once (e.g. on to an IdP after "Sign in
+  // with SSO"); a plain navigation, which CSP form-action does not restrict.
+  var follow = document.querySelector("a[data-auto-follow]");
+  if (follow) { window.location.assign(follow.href); }
+
   // Close open menus when clicking elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {

@@ -72,7 +72,7 @@ def _record_test(config: SsoConfig, org: Organisation, outcome: AcsOutcome,
                  *, now: datetime | None) -> None:
     """Remember the test's result on the configuration and audit it."""
     if outcome.refusal is None and outcome.member is not None:
-        summary = f"Signed in as {outcome.member.user_name} would succeed."
+        summary = f"Signing in {outcome.member.user_name} would succeed."
     elif outcome.refusal is not None:
         summary = f"Refused ({outcome.refusal.code}): {outcome.refusal.detail}"
     else:

@@ -227,6 +227,7 @@ def test_certificate_expiring_within_30_days_shows_a_warning_and_notifies_iam_ad
     _save(client, source="metadata", metadata_xml=short.metadata())
     html = client.get("/settings/iam/sso").get_data(as_text=True)
     assert re.search(r'data-testid="cert-warning">Expires in (9|10) days<', html)
+    assert 'class="badge badge-warn"' in html
     with app.app_context():
         notes = list(db.session.scalars(select(Notification)))
     assert len(notes) == 1 and "expires on" in notes[0].message
