@@ -8,4 +8,4 @@ from lxml import etree
 
 def test_lxml_and_xmlsec_are_linked_against_the_same_libxml2() -> None:
     # A mismatch makes xmlsec refuse to work at import or sign time; pyproject pins the pair.
-    assert etree.LIBXML_VERSION == xmlsec.get_libxml_version()
+    assert xmlsec.get_libxml_version() == etree.LIBXML_VERSION

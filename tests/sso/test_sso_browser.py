@@ -1,4 +1,4 @@
-"""In a real browser: configure SSO by pasting metadata, test it, enforce it, sign in via the IdP."""
+"""In a real browser: configure SSO from pasted metadata, test, enforce, sign in at the IdP."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_admin_configures_sso_from_metadata_and_a_provisioned_member_signs_in_at
 
         page.fill("#break-glass-email", "it-admin@acme.example")
         page.click("button:has-text('Mark as break-glass')")
-        assert "it-admin@acme.example" in page.locator("[data-testid=break-glass-list]").inner_text()
+        break_glass = page.locator("[data-testid=break-glass-list]").inner_text()
+        assert "it-admin@acme.example" in break_glass
         page.reload()
         assert "Passed" in page.locator("[data-testid=last-test]").inner_text()
         page.click("#enforce-form button:has-text('Enforce SSO')")
