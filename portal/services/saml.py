@@ -255,11 +255,12 @@ def find_member(org: Organisation, identifier: str | None) -> Membership | None:
         Membership.organisation_id == org.id, Membership.user_name_lower == value))
     if member is not None:
         return member
-    by_email = list(db.session.scalars(
-        select(Membership).join(MemberEmail)
+    ids = list(db.session.scalars(
+        select(MemberEmail.membership_id).join(Membership)
         .where(Membership.organisation_id == org.id, MemberEmail.value_lower == value)
         .distinct()))
-    return by_email[0] if len(by_email) == 1 else None  # two members sharing an email: refuse
+    # Two members sharing an email cannot be told apart: refuse rather than guess.
+    return db.session.get(Membership, ids[0]) if len(ids) == 1 else None
 
 
 def admit(org: Organisation, assertion: VerifiedAssertion) -> Membership:

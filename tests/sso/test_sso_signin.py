@@ -280,3 +280,20 @@ def test_acs_and_login_of_an_organisation_without_sso_are_not_found(
     org = factory.org("No SSO Ltd")
     assert client.get(f"/sso/{org.key}").status_code == 404
     assert client.post(f"/sso/{org.key}/acs", data={"SAMLResponse": "x"}).status_code == 404
+
+
+def test_an_email_shared_by_two_members_matches_nobody(
+    app: Flask, client: FlaskClient, sso_org: SsoOrg
+) -> None:
+    scim_member(app, sso_org.org, "jdoe", email="team@acme.example")
+    scim_member(app, sso_org.org, "msmith", email="msmith@acme.example")
+    with app.app_context():
+        from portal.models import MemberEmail
+
+        msmith = db.session.scalar(select(Membership).where(Membership.user_name == "msmith"))
+        assert msmith is not None
+        shared = "team@acme.example"
+        msmith.emails.append(MemberEmail(value=shared, value_lower=shared))
+        db.session.commit()
+    response = post_acs(client, sso_org, sso_org.response("team@acme.example"))
+    assert response.status_code == 403 and _signed_in_as(client) is None
