@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import (
     Blueprint,
     abort,
     current_app,
-    g,
     make_response,
     redirect,
     render_template,
@@ -18,16 +19,19 @@ from flask_login import login_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal import ratelimit
 from portal.auth import safe_next
 from portal.extensions import csrf, db
 from portal.models import Organisation, SsoConfig
-from portal.security import ORG_SESSION_KEY, SSO_ORG_SESSION_KEY
+from portal.security import ORG_SESSION_KEY, SSO_ORG_SESSION_KEY, record_regardless
 from portal.services import saml, sso_signin
 from portal.services.saml import PendingRequest
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
 
 PENDING_COOKIE = "dpms_saml_pending"
+LOOKUPS_PER_ADDRESS = ratelimit.FailureLimit(
+    "sso-lookup-ip", "RATELIMIT_SSO_LOOKUP_PER_ADDRESS", "30 per 5 minutes")
 NOT_FOUND = "We found no single sign-on for that email address or organisation key. Check it, " \
     "or sign in with your password."
 # code -> (HTTP status, what the person is told)
@@ -90,6 +94,16 @@ def start() -> str | Response | tuple[str, int]:
     if not value:
         return render_template("auth/sso_start.html", value=value, next_path=next_path,
                                error="Enter your work email or your organisation key."), 400
+    # Every lookup counts, found or not: either answer says something about an email.
+    budget = (LOOKUPS_PER_ADDRESS, ratelimit.client_address())
+    wait = ratelimit.retry_after(budget)
+    if wait is not None:
+        response = make_response(render_template(
+            "auth/sso_start.html", value=value, next_path=next_path,
+            error="Too many attempts. Please wait a few minutes and try again."), 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    ratelimit.record_failure(budget)
     organisations = sso_signin.organisations_for(value)
     if len(organisations) == 1:
         # Not a redirect: CSP form-action 'self' forbids a form submission's redirect chain
@@ -128,7 +142,7 @@ def acs(org_key: str) -> Response:
         response = make_response(render_template("auth/sso_test_result.html", org=org,
                                                  config=config, outcome=outcome))
     elif outcome.refusal is not None or outcome.member is None:
-        g.commit_on_error = True  # keep the audit event and the used assertion
+        record_regardless(partial(_record_refusal, org.id, outcome))
         response = _refused(org, outcome.refusal.code if outcome.refusal else "invalid")
     else:
         session.clear()
@@ -141,6 +155,10 @@ def acs(org_key: str) -> Response:
     if outcome.request is not None:
         remember_pending(response, [p for p in pending if p != outcome.request])
     return response
+
+
+def _record_refusal(org_id: int, outcome: sso_signin.AcsOutcome, response: Response) -> None:
+    sso_signin.record_refusal(org_id, outcome)
 
 
 def _refused(org: Organisation, code: str) -> Response:

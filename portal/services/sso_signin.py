@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,19 +54,31 @@ def process_response(org: Organisation, config: SsoConfig, saml_response: str,
                  exc.detail)
     if outcome.is_test:
         _record_test(config, org, outcome, now=now)
-    elif outcome.refusal is not None and outcome.refusal.code in AUDITED_REFUSALS:
-        identifier = outcome.assertion.identifier if outcome.assertion else None
-        audit.record(audit.Actor(label=f"SAML: {identifier or 'unknown subject'}"),
-                     "sso.sign_in_refused", org, target_type="member",
-                     target_id=outcome.member.public_id if outcome.member else None,
-                     target_label=identifier, details={"reason": outcome.refusal.code})
-    elif outcome.member is not None:
+    elif outcome.refusal is None and outcome.member is not None:
         audit.record(audit.Actor.of(outcome.member.account), "sso.signed_in", org,
                      target_type="member", target_id=outcome.member.public_id,
                      target_label=outcome.member.user_name,
                      details={"idp": config.idp_entity_id,
                               "initiated_by": "sp" if outcome.request else "idp"})
     return outcome
+
+
+def record_refusal(org_id: int, outcome: AcsOutcome) -> None:
+    """After the refused request's rollback: keep the assertion used up and audit the refusal."""
+    refusal, assertion = outcome.refusal, outcome.assertion
+    if refusal is None or refusal.code not in AUDITED_REFUSALS or assertion is None:
+        return
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        return
+    if refusal.code != "replayed":
+        # Used up, so it cannot be replayed once SCIM has created or re-activated the person.
+        with suppress(SamlRejected):
+            saml.remember_assertion(org, assertion)
+    audit.record(audit.Actor(label=f"SAML: {assertion.identifier or 'unknown subject'}"),
+                 "sso.sign_in_refused", org, target_type="member",
+                 target_id=outcome.member.public_id if outcome.member else None,
+                 target_label=assertion.identifier, details={"reason": refusal.code})
 
 
 def _record_test(config: SsoConfig, org: Organisation, outcome: AcsOutcome,

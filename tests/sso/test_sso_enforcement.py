@@ -239,3 +239,20 @@ def test_wrong_password_for_an_enforced_member_still_gets_the_generic_message(
     response = login(app.test_client(), "max@acme.example", PASSWORD + "-wrong")
     assert response.status_code == 401
     assert b"requires single sign-on" not in response.data  # no hint without the password
+
+
+def test_sign_in_with_sso_lookups_are_rate_limited_per_address(
+    app: Flask, sso_org: SsoOrg
+) -> None:
+    from portal import create_app
+
+    limited = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                          "SECRET_KEY": "test-secret", "TESTING": True,
+                          "RATELIMIT_SSO_LOOKUP_PER_ADDRESS": "3 per hour"})
+    client = limited.test_client()
+    token = csrf_from(client.get("/sso/").data)
+    for i in range(3):
+        client.post("/sso/", data={"identifier": f"guess{i}@acme.example", "csrf_token": token})
+    blocked = client.post("/sso/", data={"identifier": sso_org.org.key, "csrf_token": token})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert b"data-auto-follow" not in blocked.data

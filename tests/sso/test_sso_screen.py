@@ -52,8 +52,8 @@ def test_screen_shows_stable_sp_details_with_copy_buttons_and_no_breadcrumb(
     client, org_id = _admin_client(client, factory)
     html = client.get("/settings/iam/sso").get_data(as_text=True)
     key = re.search(r'/sso/([\w-]+)/acs', html).group(1)  # type: ignore[union-attr]
-    assert f'id="sp-entity-id" value="https://dpms.test/sso/{key}"' in html
-    assert f'id="acs-url" value="https://dpms.test/sso/{key}/acs"' in html
+    assert re.search(rf'id="sp-entity-id" type="text" value="https://dpms.test/sso/{key}"', html)
+    assert re.search(rf'id="acs-url" type="text" value="https://dpms.test/sso/{key}/acs"', html)
     assert html.count("data-copy-target=") == 2
     assert "Download SP metadata XML" in html and 'class="breadcrumbs"' not in html
     assert 'data-testid="status-badge">Not configured' in html
@@ -66,7 +66,8 @@ def test_scim_and_sso_screens_link_to_each_other(client: FlaskClient, factory: F
     client, _ = _admin_client(client, factory)
     scim = client.get("/settings/iam/scim").get_data(as_text=True)
     sso_page = client.get("/settings/iam/sso").get_data(as_text=True)
-    assert 'href="/settings/iam/sso">SSO</a> decides <strong>how</strong> they sign in' in scim
+    assert "SCIM decides who has an account; SSO decides how they sign in." in scim
+    assert 'href="/settings/iam/sso">Open the SSO configuration' in scim
     assert 'href="/settings/iam/scim">SCIM</a> decides <strong>who</strong>' in sso_page
 
 

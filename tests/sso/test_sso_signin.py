@@ -297,3 +297,15 @@ def test_an_email_shared_by_two_members_matches_nobody(
         db.session.commit()
     response = post_acs(client, sso_org, sso_org.response("team@acme.example"))
     assert response.status_code == 403 and _signed_in_as(client) is None
+
+
+def test_a_refused_assertion_stays_used_up_once_scim_creates_the_person(
+    app: Flask, client: FlaskClient, sso_org: SsoOrg
+) -> None:
+    answer = sso_org.response("late.joiner@acme.example")
+    assert post_acs(client, sso_org, answer).status_code == 403  # not provisioned yet
+    scim_member(app, sso_org.org, "late.joiner@acme.example")
+    replay = post_acs(app.test_client(), sso_org, answer)
+    assert replay.status_code == 400 and b"already been used" in replay.data
+    reasons = [e.details["reason"] for e in _events(app, "sso.sign_in_refused")]
+    assert reasons == ["unknown", "replayed"]
