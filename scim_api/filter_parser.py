@@ -12,11 +12,10 @@ lives in `scim_api.filters`, over an explicit allow-list of columns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lark.exceptions import LarkError
 from scim2_models import Path, SCIMException, ScimFilter
 from scim2_models.path import (
     CompareOperator,
@@ -88,11 +87,42 @@ def parse_filter(text: str) -> Filter:
     text = _check_length(text, "invalidFilter")
     try:
         node = ScimFilter(text).ast
-    except (SCIMException, LarkError, ValueError, TypeError, RecursionError) as exc:
+    except (SCIMException, ValueError, TypeError, RecursionError) as exc:
         detail = exc.detail if isinstance(exc, SCIMException) else "invalid syntax"
         raise ScimError(f"Invalid filter {text[:200]!r}: {detail}.", scim_type="invalidFilter",
                         status=400) from None
+    _check_strings(node, "invalidFilter")
     return Filter(node)
+
+
+def comparisons(root: FilterNode) -> Iterator[Comparison]:
+    """Yield every comparison in a filter tree, without recursion."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, LogicalExpr):
+            stack.extend(node.terms)
+        elif isinstance(node, Not):
+            stack.append(node.expr)
+        elif isinstance(node, ValuePath):
+            stack.append(node.val_filter)
+        elif isinstance(node, Comparison):
+            yield node
+
+
+def _check_strings(root: FilterNode, scim_type: str) -> None:
+    """Refuse string values no database can store: NUL and lone surrogates (JSON allows both)."""
+    for node in comparisons(root):
+        if not isinstance(node.value, str):
+            continue
+        try:
+            node.value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ScimError("A filter value contains an unpaired surrogate.",
+                            scim_type=scim_type, status=400) from None
+        if "\x00" in node.value:
+            raise ScimError("A filter value contains a NUL character.",
+                            scim_type=scim_type, status=400)
 
 
 def canonical_schema(urn: str | None) -> str | None:
@@ -110,10 +140,12 @@ def parse_path(text: str) -> AttrPath:
     try:
         path: Path[Any] = Path(text)
         schema, parts, node = path.schema, path.parts, path.value_filter
-    except (SCIMException, LarkError, ValueError, TypeError, RecursionError) as exc:
+    except (SCIMException, ValueError, TypeError, RecursionError) as exc:
         detail = exc.detail if isinstance(exc, SCIMException) else "invalid syntax"
         raise ScimError(f"Invalid path {text[:200]!r}: {detail}.", scim_type="invalidPath",
                         status=400) from None
+    if node is not None:
+        _check_strings(node, "invalidPath")
     attr = parts[0].lower()
     return AttrPath(
         schema=canonical_schema(schema),
@@ -175,6 +207,8 @@ def _compare_values(actual: Any, op: CompareOperator, expected: Any, case_exact:
         return equal if op == CompareOperator.eq else not equal
     if actual is None or isinstance(actual, dict | list):
         return op == CompareOperator.ne
+    if isinstance(actual, str) and isinstance(expected, int):
+        expected = str(expected)  # as the SQL side reads `employeeNumber eq 1001`
     if isinstance(expected, str):
         if isinstance(actual, bool) or not isinstance(actual, str):
             actual = str(actual)
@@ -234,18 +268,8 @@ def matches(f: Filter, item: Mapping[str, Any], *, attr: str | None = None) -> b
     member/group ids compare exactly, every other string case-insensitively.
     """
     parent = (attr or f.parent or "").lower() or None
-    _check_all_operands(f.node)
+    for node in comparisons(f.node):  # a bad operand fails whatever the data holds
+        check_operand(node.op, node.value)
+    if not isinstance(item, Mapping):
+        item = {"value": item}  # a plain value stands for its own `value` (RFC 7643 §2.4)
     return _evaluate(f.node, item, parent)
-
-
-def _check_all_operands(root: FilterNode) -> None:
-    """Validate every comparison up front, so a bad operand fails whatever the data holds."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, LogicalExpr):
-            stack.extend(node.terms)
-        elif isinstance(node, Not):
-            stack.append(node.expr)
-        elif isinstance(node, Comparison):
-            check_operand(node.op, node.value)

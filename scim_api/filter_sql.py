@@ -43,7 +43,7 @@ class Kind(Enum):
     DATETIME = "dateTime"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scalar:
     """A singular attribute read from one column."""
 
@@ -74,7 +74,7 @@ def date_time(attr: QueryableAttribute[Any]) -> Scalar:
     return Scalar(_column(attr), Kind.DATETIME)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MultiValued:
     """A multi-valued (or referenced) attribute, matched through an EXISTS subquery."""
 
@@ -156,10 +156,9 @@ def _moment(value: Any) -> datetime:
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
             return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
     raise _invalid(f"{value!r} is not an ISO 8601 date and time.")
 
 

@@ -178,11 +178,11 @@ def sort_column(resource: str, attr: str) -> ColumnElement[Any]:
         ref = NodePath(path.attr, path.sub_attr, path.schema)
         target = resolve(schemas, ref)
     except (ScimError, ValueError):
-        raise ScimError(f"Sorting by {attr[:200]!r} is not supported.", scim_type="invalidValue",
-                        status=400) from None
+        raise ScimError(f"Sorting by {str(attr)[:200]!r} is not supported.",
+                        scim_type="invalidValue", status=400) from None
     if isinstance(target, tuple):
         multi, sub = target
-        if multi.sort is None or sub not in (None, multi.subs.get("value")):
+        if multi.sort is None or (sub is not None and sub is not multi.subs.get("value")):
             raise ScimError(f"Sorting by {attr[:200]!r} is not supported.",
                             scim_type="invalidValue", status=400)
         return multi.sort()
