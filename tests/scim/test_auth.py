@@ -100,3 +100,32 @@ def test_tokens_never_reach_the_logs(scim: Scim, caplog: pytest.LogCaptureFixtur
 def test_scim_requests_set_no_session_cookie(scim: Scim) -> None:
     response = scim.get("/Users")
     assert "Set-Cookie" not in response.headers
+
+
+def test_token_use_is_recorded_even_when_the_request_fails(app: Flask, scim: Scim) -> None:
+    scim.user_agent = "Azure-SCIM-Provisioning/1.0"
+    assert scim.get("/Users/no-such-user").status_code == 404
+    with app.app_context():
+        token = db.session.scalar(select(ScimToken).where(ScimToken.organisation_id == scim.org_id))
+        assert token.last_used_agent == "Azure-SCIM-Provisioning/1.0"
+
+
+def test_failed_authentication_is_rate_limited_but_a_valid_token_never_is(
+    app: Flask, scim: Scim
+) -> None:
+    app.config["RATELIMIT_SCIM_AUTH_PER_ADDRESS"] = "3 per minute"
+    statuses = [scim.get("/Users", token=f"guess-{n}").status_code for n in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    limited = scim.get("/Users", token="guess-6")
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.get_json(force=True)["status"] == "429"
+    assert scim.get("/Users").status_code == 200  # the IdP from the same address still works
+
+
+def test_failures_against_one_organisation_are_limited_per_organisation(
+    app: Flask, scim: Scim, other_scim: Scim
+) -> None:
+    app.config["RATELIMIT_SCIM_AUTH_PER_ORG"] = "2 per minute"
+    assert [scim.get("/Users", token="x").status_code for _ in range(3)] == [401, 401, 429]
+    assert scim.get("/Users").status_code == 200
+    assert other_scim.get("/Users", token="x").status_code == 401  # its own budget
