@@ -37,13 +37,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from portal import auth, errors, home, iam, security, settings, support
+    from portal import auth, errors, home, iam, people, security, settings, support
     from scim_api import bp as scim_bp
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(iam.bp)
+    app.register_blueprint(people.bp)
+    app.register_blueprint(people.groups_bp)
     app.register_blueprint(support.bp)
     app.register_blueprint(scim_bp)
     csrf.exempt(scim_bp)
