@@ -226,7 +226,7 @@ def list_groups(org_id: int, q: str = "", *, after: str | None = None,
     ids = [g.id for g in groups]
     counts: dict[int, int] = dict(db.session.execute(
         select(GroupMember.group_id, func.count()).where(GroupMember.group_id.in_(ids))
-        .group_by(GroupMember.group_id))) if ids else {}
+        .group_by(GroupMember.group_id)).all()) if ids else {}
     mapped: dict[int, list[Role]] = {}
     if ids:
         for gid, role in db.session.execute(

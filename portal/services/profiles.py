@@ -45,7 +45,7 @@ def update_profile(member: Membership, values: dict[str, str | None],
             changes[name] = value
     if not changes:
         return []
-    owned = sorted(set(changes) & SCIM_OWNED_FIELDS)
+    owned = [name for name in EDITABLE_FIELDS if name in changes and name in SCIM_OWNED_FIELDS]
     if member.scim_managed and owned:
         labels = ", ".join(EDITABLE_FIELDS[n] for n in owned)
         raise ManagedByIdentityProvider(
