@@ -39,7 +39,7 @@ def test_list_shows_name_email_status_source_groups_roles_and_last_change(
     assert 'data-status="active"' in row and 'data-source="scim"' in row
     assert row.index("Everyone") < row.index("IT Admins")
     assert '<span class="pill">IT Administrator</span>' in row
-    assert "2026-03-04 05:06" in row
+    assert 'title="2026-03-04 05:06:00 UTC">2026-03-04</time>' in row
     admin_row = [r for r in _rows(response.data) if r != ann][0]
     assert 'data-source="manual"' in _row(response.data, admin_row)
     assert b"2 people" in response.data

@@ -1,0 +1,86 @@
+"""In a real browser: an IT admin maps a group to a role and sees a new member's role in People."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from portal.models import Organisation
+from tests.conftest import PASSWORD, screenshot
+from tests.people.conftest import Directory
+
+pytestmark = pytest.mark.browser
+
+
+def _shot(page: Any, name: str) -> None:
+    page.evaluate("window.scrollTo(0, 0)")  # a scrolled full-page shot misplaces the top bar
+    screenshot(page, name)
+
+
+def _sign_in(page: Any, base: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#email", "it-admin@acme.example")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_mapping_a_group_gives_a_member_who_joins_it_the_role_on_the_people_screen(
+    page: Any, live_server: str, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann.lee@acme.example", display_name="Ann Lee")
+    directory.scim_member(acme, "bob@acme.example", display_name="Bob Stone", active=False)
+    security = directory.group(acme, "Security Team")
+    _sign_in(page, live_server)
+
+    # The guard first: the only IAM admin cannot take their own IT Administrator role away.
+    page.click("nav.main-nav >> text=People")
+    page.wait_for_url(re.compile(r"/people/$"))
+    page.click("#people-table a:has-text('it-admin@acme.example')")
+    page.click('tr[data-role="IT Administrator"] >> button:has-text("Revoke")')
+    error = page.locator('[data-testid="role-error"]')
+    error.wait_for()
+    assert "nobody who can manage Identity & Access Management" in error.inner_text()
+    _shot(page, "people-guard-refusal")
+
+    # Map the group in the Groups screen (HTMX swaps the mapping section in place).
+    page.click("nav.main-nav >> text=Groups")
+    page.wait_for_url(re.compile(r"/groups/$"))
+    _shot(page, "groups-list-before")
+    page.click("text=Security Team")
+    page.wait_for_url(f"{live_server}/groups/{security}")
+    page.select_option("#map-role", label="IT Administrator")
+    page.click("button:has-text('Map role')")
+    page.locator('#group-mappings li[data-role="IT Administrator"]').wait_for()
+    assert page.url == f"{live_server}/groups/{security}"  # swapped in place, no reload
+    _shot(page, "group-detail-mapped")
+
+    # The IdP adds Ann to the group (straight into the database until the SCIM API lands).
+    directory.join(security, ann)
+
+    page.click("nav.main-nav >> text=People")
+    row = page.locator(f'tr[data-member="{ann}"]')
+    assert "IT Administrator" in row.locator(".cell-roles").inner_text()
+    assert "Security Team" in row.locator(".cell-groups").inner_text()
+    _shot(page, "people-list")
+
+    # Search narrows the table through HTMX and the URL follows.
+    page.fill("#people-q", "ann")
+    page.wait_for_url(re.compile(r"q=ann"))
+    page.locator(f'#people-table tr[data-member="{ann}"]').wait_for()
+    assert page.locator("#people-table tbody tr").count() == 1
+    page.select_option("#people-status", "deactivated")
+    page.wait_for_url(re.compile(r"status=deactivated"))
+    page.locator("#people-table >> text=Nobody matches these filters.").wait_for()
+    page.go_back()
+    page.locator(f'#people-table tr[data-member="{ann}"]').wait_for()
+    _shot(page, "people-search")
+
+    page.click(f'tr[data-member="{ann}"] >> text=Ann Lee')
+    page.wait_for_url(f"{live_server}/people/{ann}")
+    source = page.locator('tr[data-role="IT Administrator"]')
+    assert "via group Security Team" in source.inner_text()
+    assert page.locator('[data-testid="idp-badge"]').first.is_visible()
+    _shot(page, "person-detail")
