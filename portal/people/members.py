@@ -97,9 +97,9 @@ def update_profile(public_id: str) -> Response:
     try:
         changed = profiles.update_profile(member, values, actor())
     except profiles.ManagedByIdentityProvider as exc:
-        return _detail(member, status=409, profile_error=str(exc))
+        return _detail(member, status=409, profile_error=str(exc), fragment=False)
     except ServiceError as exc:
-        return _detail(member, status=422, profile_error=str(exc))
+        return _detail(member, status=422, profile_error=str(exc), fragment=False)
     flash("Profile saved." if changed else "Nothing to change.", "success")
     return redirect(url_for("people.detail", public_id=member.public_id))
 
