@@ -112,13 +112,25 @@ def require_support_staff(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+def record_regardless(write: Callable[[Response], None]) -> None:
+    """Run `write(response)` at the end of the request and commit it even if the request failed.
+
+    A failed request's own changes are rolled back first, so a record written
+    this way (e.g. the provisioning activity log) never carries a half-done change.
+    """
+    g.setdefault("regardless_writes", []).append(write)
+
+
 def _finish_transaction(response: Response) -> Response:
     """Commit the request's one transaction if it succeeded, roll it back otherwise."""
+    writes: list[Callable[[Response], None]] = g.get("regardless_writes", [])
     try:
-        if response.status_code < 400 or g.get("commit_on_error"):
-            db.session.commit()
-        else:
+        if response.status_code >= 400:
             db.session.rollback()
+        for write in writes:
+            write(response)
+        if response.status_code < 400 or writes:
+            db.session.commit()
     except SQLAlchemyError as exc:
         db.session.rollback()
         from portal.errors import render_error
