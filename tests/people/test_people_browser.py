@@ -84,3 +84,39 @@ def test_mapping_a_group_gives_a_member_who_joins_it_the_role_on_the_people_scre
     assert "via group Security Team" in source.inner_text()
     assert page.locator('[data-testid="idp-badge"]').first.is_visible()
     _shot(page, "person-detail")
+
+
+def test_people_and_groups_screens_work_without_javascript(
+    browser: Any, live_server: str, app: Any, acme: Organisation, directory: Directory
+) -> None:
+    app.config["PEOPLE_PAGE_SIZE"] = 2
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
+    for name in ("bea", "cy", "dan"):
+        directory.scim_member(acme, f"{name}@acme.example", password=None)
+    staff = directory.group(acme, "Staff", members=[ann])
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280,
+                                                                       "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        _sign_in(page, live_server)
+        page.goto(f"{live_server}/people/?source=scim")
+        assert page.locator("#people-table tbody tr").count() == 2
+        page.click("a[rel=next]")
+        page.wait_for_url(re.compile(r"after="))
+        assert "source=scim" in page.url and page.locator("#people-table tbody tr").count() == 2
+        page.fill("#people-q", "ann lee")
+        page.click("button:has-text('Apply')")
+        page.wait_for_url(re.compile(r"q=ann\+lee"))
+        assert page.locator("#people-table tbody tr").count() == 1
+
+        page.goto(f"{live_server}/groups/{staff}")
+        page.select_option("#map-role", label="Member")
+        page.click("button:has-text('Map role')")
+        page.wait_for_url(f"{live_server}/groups/{staff}")
+        assert page.locator('#group-mappings li[data-role="Member"]').count() == 1
+        assert "Members of Staff now hold Member." in page.inner_text("#flash-area")
+        assert directory.roles_of(ann) == {"Member"}
+        _shot(page, "group-mapped-without-js")
+    finally:
+        context.close()
