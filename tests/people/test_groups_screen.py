@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AuditEvent, Group, GroupRoleMapping, Organisation
 from portal.permissions import ADMINISTRATOR, IT_ADMINISTRATOR, MEMBER
-from portal.services import roles
+from portal.services import audit, roles
 from tests.conftest import Factory, csrf_from, login
 from tests.people.conftest import Directory
 
@@ -138,3 +138,19 @@ def test_an_it_admin_cannot_map_a_group_to_a_role_with_more_permissions_than_the
     assert b"permissions you do not hold yourself (billing.manage)" in response.data
     with app.app_context():
         assert db.session.scalar(select(GroupRoleMapping)) is None
+
+
+def test_group_history_shows_long_member_lists_shortened(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    it = directory.group(acme, "IT")
+    with app.app_context():
+        group = db.session.scalar(select(Group).where(Group.public_id == it))
+        audit.record(audit.Actor("Okta SCIM"), "group.members_added", group.organisation,
+                     target_type="group", target_id=it, target_label="IT",
+                     details={"count": 5, "members": ["m1", "m2", "m3", "m4", "m5"]})
+        db.session.commit()
+    html = admin_client.get(f"/groups/{it}").get_data(as_text=True)
+    assert ('<span class="detail">count: 5</span>; '
+            '<span class="detail">members: m1, m2, m3 … (+2 more)</span>') in html
+    assert "Okta SCIM" in html
