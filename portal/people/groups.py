@@ -7,7 +7,6 @@ from werkzeug.wrappers import Response
 
 from portal.errors import render_error
 from portal.extensions import db
-from portal.forms import EmptyForm
 from portal.models import Group, Role
 from portal.people import actor, groups_bp, org_id, page_size, render
 from portal.people.forms import RoleForm
@@ -58,7 +57,7 @@ def _detail(group: Group, *, status: int = 200, mapping_error: str | None = None
         "groups/detail.html", fragment, status,
         group=group, mapped=group_roles.mapped_roles(group), members=_members_page(group),
         events=directory.history(org_id(), group.public_id), role_form=_role_form(),
-        mapping_error=mapping_error, action_form=EmptyForm(), sources=directory.SOURCE_LABELS,
+        mapping_error=mapping_error, sources=directory.SOURCE_LABELS,
         status_labels=directory.STATUS_LABELS,
     )
 

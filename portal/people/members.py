@@ -7,7 +7,6 @@ from werkzeug.wrappers import Response
 
 from portal.errors import render_error
 from portal.extensions import db
-from portal.forms import EmptyForm
 from portal.models import SOURCE_MANUAL, SOURCE_SCIM, Membership, Role
 from portal.people import actor, bp, org_id, page_size, render
 from portal.people.forms import RoleForm
@@ -76,7 +75,7 @@ def _detail(member: Membership, *, status: int = 200, role_error: str | None = N
         events=directory.history(org_id(), member.public_id),
         role_form=_role_form(), role_error=role_error, profile_error=profile_error,
         editable=profiles.EDITABLE_FIELDS, status_labels=directory.STATUS_LABELS,
-        member_status=directory.member_status(member), action_form=EmptyForm(),
+        member_status=directory.member_status(member),
     )
 
 
