@@ -41,6 +41,10 @@ def render(page_template: str, fragment_template: str, status: int = 200,
     """Render the page, or just its fragment for HTMX; the same URL serves both."""
     html = render_template(fragment_template if wants_fragment() else page_template, **context)
     response = make_response(html, status)
+    if status >= 400 and wants_fragment():
+        # A refused change re-renders its section with the reason; app.js swaps a 4xx in
+        # when the server marks it like this.
+        response.headers["HX-Reswap"] = "outerHTML"
     response.vary.add("HX-Request")
     return response
 

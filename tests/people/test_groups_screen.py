@@ -116,6 +116,7 @@ def test_unmapping_refused_by_the_guard_shows_the_reason_next_to_the_form(
         form_end = html.index("Map role</button>")
         error_at = html.index('<p class="field-error" id="mapping-error"')
         assert error_at > form_end and "would leave Solo Ltd with nobody" in html[error_at:]
+        assert response.headers.get("HX-Reswap") == ("outerHTML" if headers else None)
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.public_id == it))
         assert db.session.get(GroupRoleMapping, (group.id, role_id)) is not None

@@ -132,3 +132,9 @@ def test_the_people_entry_is_marked_current_on_people_pages(
 ) -> None:
     html = admin_client.get(f"/people/{targets['member']}").get_data(as_text=True)
     assert '<a href="/people/" class="active">People</a>' in html
+
+
+def test_scim_screen_links_to_the_scim_provisioned_people(admin_client: FlaskClient) -> None:
+    html = admin_client.get("/settings/iam/scim").get_data(as_text=True)
+    assert '<a href="/people/?source=scim">Verify provisioned users' in html
+    assert admin_client.get("/people/?source=scim").status_code == 200
