@@ -1,7 +1,7 @@
 """audit event index by target (a person's or group's history)
 
 Revision ID: f9a4a7672e5c
-Revises: a1bd48c05a5b
+Revises: 47c144573f06
 Create Date: 2026-11-28 11:03:44.577312
 
 """
@@ -9,7 +9,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'f9a4a7672e5c'
-down_revision = 'a1bd48c05a5b'
+down_revision = '47c144573f06'
 branch_labels = None
 depends_on = None
 
