@@ -76,6 +76,8 @@ class UserPatch:
                 if isinstance(value, dict):
                     for sub_key, sub_value in value.items():
                         self._apply_key(operation.op, f"{ENTERPRISE_USER}:{sub_key}", sub_value)
+                elif value is not None:
+                    raise invalid(f"{ENTERPRISE_USER} must be an object.")
                 continue
             self._apply_key(operation.op, key, value)
 
