@@ -73,9 +73,12 @@ def scim_users(org: Organisation) -> Select[Membership]:
     )
 
 
-def get_user(org: Organisation, public_id: str) -> Membership:
-    """Return a SCIM-managed member by id, or raise NotFound."""
-    member = db.session.scalar(scim_users(org).where(Membership.public_id == public_id))
+def get_user(org: Organisation, public_id: str, *, for_update: bool = False) -> Membership:
+    """Return a SCIM-managed member by id, or raise NotFound; lock its row to change it."""
+    query = scim_users(org).where(Membership.public_id == public_id)
+    # Concurrent changes to one User queue here (PostgreSQL), so each reads what the one
+    # before it wrote; SQLite serialises whole write requests (portal.security).
+    member = db.session.scalar(query.with_for_update() if for_update else query)
     if member is None:
         raise NotFound(f"There is no User with id {public_id[:80]!r}.")
     return member
