@@ -193,6 +193,13 @@ def _snapshot(member: Membership) -> dict[str, Any]:
 
 def _apply(member: Membership, data: UserData, org: Organisation) -> None:
     """Copy the IdP's attributes onto the membership (never onto the shared account)."""
+    # No autoflush while half-applied: a taken userName must fail in _flush_unique (409),
+    # not in the manager lookup's autoflush (an unhandled IntegrityError, a 500).
+    with db.session.no_autoflush:
+        _copy(member, data, org)
+
+
+def _copy(member: Membership, data: UserData, org: Organisation) -> None:
     member.user_name = data.user_name
     member.user_name_lower = data.user_name.lower()
     member.external_id = data.external_id
