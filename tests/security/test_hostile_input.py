@@ -413,3 +413,19 @@ def test_thousand_operation_group_patch_with_a_bad_last_operation_changes_nothin
     assert db_snapshot(app) == before
     assert scim.patch(f"/Groups/{world['group']}", *ops[:-1]).status_code == 204
     assert len(scim.group_member_ids(world["group"])) == 11
+
+
+def test_taking_another_users_name_is_409_in_every_write_and_changes_nothing(
+    app: Flask, scim: Scim, world: dict[str, str]
+) -> None:
+    ann = f"/Users/{world['ann']}"  # Ann has a manager: the lookup once flushed the clash early
+    before = db_snapshot(app)
+    for response in (
+        scim.put(ann, {"userName": "BOB@acme.example", ENTERPRISE: {"manager": world["bob"]}}),
+        scim.patch(ann, {"op": "replace", "path": "userName", "value": "bob@ACME.example"}),
+        scim.patch(ann, {"op": "replace", "value": {"userName": "Bob@acme.example",
+                                                    "title": "Boss"}}),
+        scim.post("/Users", {"userName": "bOb@acme.example", ENTERPRISE: {"manager": world["ann"]}}),
+    ):
+        assert assert_scim_error(response, 409)["scimType"] == "uniqueness"
+    assert db_snapshot(app) == before
