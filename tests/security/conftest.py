@@ -105,11 +105,12 @@ class Server:
     url: str
     error_log: Path
     access_log: Path
+    output: Path  # the app's own log records (Python's last-resort handler) and prints
 
     def logs(self) -> str:
         """Return everything the server logged so far."""
-        return "".join(p.read_text(errors="replace") for p in (self.error_log, self.access_log)
-                       if p.exists())
+        return "".join(p.read_text(errors="replace")
+                       for p in (self.error_log, self.access_log, self.output) if p.exists())
 
 
 def _free_port() -> int:
@@ -123,7 +124,8 @@ def gunicorn(app: Flask, tmp_path: Path) -> Iterator[Server]:
     """The app under gunicorn (3 worker processes x 4 threads) on 127.0.0.1, on the test's database."""
     port = _free_port()
     server = Server(f"http://127.0.0.1:{port}", tmp_path / "gunicorn-error.log",
-                    tmp_path / "gunicorn-access.log")
+                    tmp_path / "gunicorn-access.log", tmp_path / "gunicorn-output.log")
+    output = server.output.open("wb")
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
            "SECRET_KEY": app.config["SECRET_KEY"], "EXTERNAL_URL": "https://dpms.test",
            "APP_ENV": "development"}
@@ -132,7 +134,7 @@ def gunicorn(app: Flask, tmp_path: Path) -> Iterator[Server]:
          "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--graceful-timeout", "5",
          "--log-level", "debug", "--error-logfile", str(server.error_log),
          "--access-logfile", str(server.access_log), "app:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -153,6 +155,7 @@ def gunicorn(app: Flask, tmp_path: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        output.close()
 
 
 @dataclass
