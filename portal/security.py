@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 
 from portal.extensions import db, login_manager
 from portal.models import Account, Membership
@@ -142,8 +143,10 @@ def _finish_transaction(response: Response) -> Response:
         db.session.rollback()
         from portal.errors import render_error
 
-        status = 503 if isinstance(exc, OperationalError) else 409
-        return render_error(status)
+        # A constraint that only the commit checks is a conflict with another change; any
+        # other failure here (a dropped connection, a closed file, a full disk) is ours and
+        # worth retrying: 503 with Retry-After, never a 409 that blames the request.
+        return render_error(409 if isinstance(exc, IntegrityError | StaleDataError) else 503)
     return response
 
 
