@@ -106,6 +106,7 @@ def scim_rotate_token(org_key: str) -> None:
     """Issue a new SCIM token (the previous one stops working) and print it."""
     org = organisations.get_by_key(org_key)
     issued = scim_tokens.issue_token(org, CLI_ACTOR)
+    db.session.commit()  # show the token only once it is stored: a failed commit shows none
     click.echo(issued.plaintext)
 
 
