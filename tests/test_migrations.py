@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask import Flask
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
@@ -31,12 +32,40 @@ def test_migrations_from_empty_database_match_the_models(app: Flask) -> None:
     _reset(app, restore=True)
 
 
-def test_migrations_downgrade_to_empty_and_upgrade_again(app: Flask) -> None:
+def _revisions() -> list[str]:
+    """Return every revision id, newest (head) first."""
+    config = current_app.extensions["migrate"].migrate.get_config()
+    script = ScriptDirectory.from_config(config)
+    assert len(script.get_heads()) == 1, "exactly one Alembic head"
+    return [revision.revision for revision in script.walk_revisions()]
+
+
+def _matches_models() -> None:
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        assert MigrationContext.configure(conn).get_current_revision() == _revisions()[0]
+
+
+def test_migrations_upgrade_to_head_from_every_earlier_revision(app: Flask) -> None:
+    with app.app_context():
+        earlier = _revisions()[1:]
+    for revision in reversed(earlier):  # oldest first
+        _reset(app)
+        with app.app_context():
+            upgrade(revision=revision)
+            upgrade()
+            _matches_models()
+    _reset(app, restore=True)
+
+
+def test_migrations_downgrade_to_every_earlier_revision_and_upgrade_again(app: Flask) -> None:
     _reset(app)
     with app.app_context():
         upgrade()
-        downgrade(revision="base")
-        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
-        upgrade()
-        assert "scim_token" in inspect(db.engine).get_table_names()
+        for revision in [*_revisions()[1:], "base"]:  # newest first, then empty
+            downgrade(revision=revision)
+            if revision == "base":
+                assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+            upgrade()
+            _matches_models()
     _reset(app, restore=True)
