@@ -179,18 +179,24 @@ def test_portal_answers_404_for_another_organisations_ids_and_changes_nothing(
     assert own.status_code == 200  # the same requests work on the organisation's own ids
 
 
-def test_switching_to_an_organisation_one_does_not_belong_to_is_404(
-    app: Flask, client: FlaskClient, two_orgs: dict[str, str], other_scim: Scim
+def test_switching_organisation_moves_people_and_groups_to_the_new_scope(
+    app: Flask, client: FlaskClient, factory: Factory, two_orgs: dict[str, str],
+    other_scim: Scim
 ) -> None:
+    globex = Organisation(id=other_scim.org_id, name="Globex")
+    factory.member(globex, "it-admin@acme.example", IT_ADMINISTRATOR)  # an admin in both
     login(client, "it-admin@acme.example")
+    assert "ann@acme.example" in client.get("/people/").get_data(as_text=True)
+    assert client.get(f"/people/{two_orgs['boss']}").status_code == 404
     token = csrf_from(client.get("/").data)
-    for headers in ({}, HTMX):
-        response = client.post("/switch-organisation",
-                               data={"organisation_id": str(other_scim.org_id), "csrf_token": token},
-                               headers=headers)
-        assert response.status_code == 404
+    client.post("/switch-organisation", data={"organisation_id": str(other_scim.org_id),
+                                              "csrf_token": token})
     people = client.get("/people/").get_data(as_text=True)
-    assert "ann@acme.example" in people and "boss@globex.example" not in people
+    assert "boss@globex.example" in people and "ann@acme.example" not in people
+    assert client.get(f"/people/{two_orgs['boss']}").status_code == 200
+    for url in (f"/people/{two_orgs['mine']}", f"/groups/{two_orgs['ours']}"):
+        assert client.get(url).status_code == 404
+        assert client.get(url, headers=HTMX).status_code == 404
 
 
 def test_break_glass_form_cannot_reach_a_member_of_another_organisation(
@@ -228,3 +234,31 @@ def test_rotate_form_with_another_organisations_token_id_rotates_nothing(
         assert "dpms_scim_" not in response.get_data(as_text=True).replace("dpms_scim_…", "")
     assert db_snapshot(app) == before
     assert scim.get("/Users").status_code == 200 and other_scim.get("/Users").status_code == 200
+
+
+# ---- CSRF on every state-changing portal route ------------------------------------------
+
+CSRF_EXEMPT = {"sso.acs"}  # the IdP posts the SAML response cross-site; it carries a signature
+
+
+def test_every_state_changing_portal_route_refuses_a_request_without_csrf_token(
+    app: Flask, client: FlaskClient, factory: Factory, two_orgs: dict[str, str], scim: Scim
+) -> None:
+    acme = Organisation(id=scim.org_id, name="Acme Corp")
+    factory.member(acme, "support@acme.example", IT_ADMINISTRATOR, support=True)
+    login(client, "support@acme.example")
+    values = {"public_id": two_orgs["mine"], "role_id": "1", "key": scim.key,
+              "org_key": scim.key}
+    routes = [(rule, method) for rule in app.url_map.iter_rules()
+              if rule.endpoint.split(".")[0] != "scim" and rule.endpoint not in CSRF_EXEMPT
+              for method in sorted((rule.methods or set()) - {"GET", "HEAD", "OPTIONS"})]
+    assert len(routes) >= 15  # sign-in, sign-out, switch, tokens, SSO, people, groups, support
+    before = db_snapshot(app)
+    for rule, method in routes:
+        url = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)[1]
+        for headers in ({}, {**HTMX, "X-CSRFToken": "forged"}):
+            response = client.open(url, method=method, headers=headers,
+                                   data={"display_name": "x", "role_id": "1", "token_id": "1"})
+            assert response.status_code == 400, (rule.endpoint, headers, response.status_code)
+    assert db_snapshot(app) == before
+    assert client.get("/people/").status_code == 200  # still signed in: sign-out was refused too
