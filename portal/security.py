@@ -177,8 +177,24 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def url_has_nul() -> bool:
+    """Return whether the URL's path or query carries a NUL character (%00)."""
+    return "\x00" in request.path or any(
+        "\x00" in text for pair in request.args.items(multi=True) for text in pair)
+
+
+def _refuse_nul_characters() -> None:
+    """Refuse a NUL character in a portal URL or form with 400: PostgreSQL cannot take one."""
+    if request.blueprint == "scim":
+        return  # the SCIM blueprint refuses it in its own error format
+    form = (text for pair in request.form.items(multi=True) for text in pair)
+    if url_has_nul() or any("\x00" in text for text in form):
+        abort(400)
+
+
 def register(app: Flask) -> None:
     """Install the request hooks."""
+    app.before_request(_refuse_nul_characters)
     app.before_request(_load_membership)
     # after_request hooks run in reverse order: commit first, then add headers.
     app.after_request(_security_headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from portal.security import serialise_writes
+from portal.security import serialise_writes, url_has_nul
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<org_key>")
 
@@ -18,6 +18,12 @@ from scim_api import (  # noqa: E402,F401  (modules register on bp)
 )
 
 
+def _refuse_nul_in_url() -> None:
+    """Refuse a NUL character in the URL (PostgreSQL cannot compare one): 400 invalidValue."""
+    if url_has_nul():
+        raise errors.ScimError("The URL contains a NUL character (%00).", scim_type="invalidValue")
+
+
 def _writes_in_order() -> None:
     """Run every SCIM write as one serial transaction (a search is a read, though it POSTs)."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and not (
@@ -25,6 +31,7 @@ def _writes_in_order() -> None:
         serialise_writes()
 
 
+bp.before_request(_refuse_nul_in_url)
 bp.before_request(auth.authenticate)
 bp.before_request(_writes_in_order)
 bp.after_request(errors.scim_content_type)
