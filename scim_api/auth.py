@@ -36,9 +36,15 @@ def presented_token() -> str | None:
     return value.strip() or None
 
 
+def client_name(user_agent: str | None) -> str | None:
+    """Return the User-Agent as printable text (no control characters), or None."""
+    text = "".join(c for c in user_agent or "" if c.isprintable() or c.isspace())
+    return " ".join(text.split()) or None
+
+
 def scim_actor(user_agent: str | None) -> Actor:
     """Return the audit actor for a SCIM client, labelled by its User-Agent."""
-    agent = " ".join((user_agent or "").split())[:200] or DEFAULT_CLIENT
+    agent = (client_name(user_agent) or DEFAULT_CLIENT)[:200]
     return Actor(label=f"SCIM: {agent}")
 
 
@@ -54,7 +60,7 @@ def authenticate(org_key: str | None = None) -> Response | None:
         return scim_error_response(401, UNAUTHORIZED_DETAIL)
     if not org.scim_released:
         return scim_error_response(403, NOT_RELEASED_DETAIL)
-    agent = request.headers.get("User-Agent")
+    agent = client_name(request.headers.get("User-Agent"))
     # Recorded even when the request then fails (a 409 still used the token).
     record_regardless(lambda response: scim_tokens.note_use(found, agent))
     g.scim_org = org
