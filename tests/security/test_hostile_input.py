@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
+from portal.extensions import db
 from tests.scim.conftest import Scim
 from tests.security.conftest import db_snapshot
 
@@ -429,3 +431,80 @@ def test_taking_another_users_name_is_409_in_every_write_and_changes_nothing(
     ):
         assert assert_scim_error(response, 409)["scimType"] == "uniqueness"
     assert db_snapshot(app) == before
+
+
+# ---- the portal, and SCIM URLs and headers -----------------------------------------------
+
+PORTAL_HOSTILE = ["\x00", "a\x00b", "x" * 20_000, "'; DROP TABLE membership; --", "%", "é中😀",
+                  "../../etc/passwd", "<script>alert(1)</script>", "-1", "9" * 30, "null"]
+
+
+@pytest.mark.parametrize("value", PORTAL_HOSTILE, ids=range(len(PORTAL_HOSTILE)))
+def test_hostile_portal_input_is_never_a_500_nor_reflected_as_markup(
+    app: Flask, factory: Any, scim: Scim, world: dict[str, str], value: str
+) -> None:
+    from portal.models import Organisation
+    from portal.permissions import IT_ADMINISTRATOR
+    from tests.conftest import csrf_from, login
+
+    acme = Organisation(id=scim.org_id, name="Acme Corp")
+    factory.member(acme, "it-admin@acme.example", IT_ADMINISTRATOR, support=True)
+    staff = factory.member(acme, "staff@acme.example")
+    client = app.test_client()
+    login(client, "it-admin@acme.example")
+    token = csrf_from(client.get("/").data)
+    segment = value.replace("/", "")
+    before = db_snapshot(app)
+    responses = [
+        *(client.get(page, query_string={name: value}, headers=headers)
+          for page in ("/people/", "/groups/", "/settings/audit")
+          for name in ("q", "status", "source", "group", "after", "before")
+          for headers in ({}, {"HX-Request": "true"})),
+        client.get(f"/people/{segment}"), client.get(f"/groups/{segment}"),
+        client.get("/login", query_string={"next": value}),
+        *(client.post(f"/people/{staff.public_id}/profile", data={field: value,
+                                                                   "csrf_token": token})
+          for field in ("display_name", "title", "department", "unknown_field")),
+        client.post(f"/people/{world['ann']}/roles", data={"role_id": value, "csrf_token": token}),
+        client.post("/switch-organisation", data={"organisation_id": value, "csrf_token": token}),
+        client.post("/settings/iam/scim/token/rotate", data={"token_id": value,
+                                                               "csrf_token": token}),
+        client.post("/settings/iam/sso/break-glass", data={"email": value, "break_glass": "on",
+                                                            "csrf_token": token}),
+        client.post("/settings/iam/sso/idp", data={"source": "manual", "entity_id": value,
+                                                   "sso_url": value, "certificate": value,
+                                                   "csrf_token": token}),
+        client.post(f"/support/rollout/{segment}/release", data={"csrf_token": token}),
+        client.post(f"/sso/{scim.key}/acs", data={"SAMLResponse": value, "RelayState": value}),
+    ]
+    for response in responses:
+        assert response.status_code < 500, (response.request.path, response.status_code)
+        assert b"<script>alert(1)</script>" not in response.data
+    profile = db_snapshot(app)
+    if "\x00" in value or len(value) > 300:  # refused: nothing stored
+        assert profile["membership"] == before["membership"]
+
+
+@pytest.mark.parametrize("path", ["/Users/a%00b", "/Groups/a%00b", "/Users?filter=userName%20eq%20%22a%00%22",
+                                  "/Users?sortBy=user%00Name", "/Users?attributes=user%00Name"])
+def test_nul_in_a_scim_url_is_400_invalid_value(scim: Scim, path: str) -> None:
+    body = assert_scim_error(scim.request("PATCH" if "Groups/" in path else "GET", path,
+                                          {"Operations": [{"op": "remove", "path": "members"}]}),
+                             400)
+    assert body["scimType"] == "invalidValue"
+
+
+def test_control_characters_in_the_client_name_are_dropped_not_stored(
+    app: Flask, scim: Scim
+) -> None:
+    from portal.models import AuditEvent, ScimToken
+
+    scim.user_agent = "Okta\x00SCIM\x1b[31m 1.0\x7f"
+    created = scim.create_user("agent@acme.example")
+    assert created["userName"] == "agent@acme.example"
+    with app.app_context():
+        used = db.session.scalar(select(ScimToken.last_used_agent).where(
+            ScimToken.organisation_id == scim.org_id))
+        actor = db.session.scalar(select(AuditEvent.actor_label).where(
+            AuditEvent.action == "member.provisioned"))
+    assert used == "OktaSCIM[31m 1.0" and actor == "SCIM: OktaSCIM[31m 1.0"
