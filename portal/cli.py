@@ -15,7 +15,15 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Organisation, ScimToken
 from portal.permissions import MEMBER
-from portal.services import accounts, group_roles, organisations, roles, scim_tokens, sso
+from portal.services import (
+    accounts,
+    group_roles,
+    organisations,
+    role_grants,
+    roles,
+    scim_tokens,
+    sso,
+)
 from portal.services.audit import CLI_ACTOR
 from portal.services.errors import ServiceError
 
@@ -25,6 +33,7 @@ scim_cli = AppGroup("scim", help="SCIM endpoint and token.")
 rollout_cli = AppGroup("rollout", help="SCIM rollout state per organisation.")
 sso_cli = AppGroup("sso", help="SAML single sign-on.")
 roles_cli = AppGroup("roles", help="Roles and group-to-role mappings.")
+access_cli = AppGroup("access", help="Time-boxed access (roles granted until a date).")
 
 
 def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -181,6 +190,14 @@ def roles_unmap_group(org_key: str, group_name: str, role_name: str) -> None:
                "through this group.")
 
 
+@access_cli.command("expire")
+@transactional
+def access_expire() -> None:
+    """Record every time-boxed grant that has run out as expired (safe to run often)."""
+    ended = role_grants.expire_grants()
+    click.echo(f"{ended} grant{'' if ended == 1 else 's'} ended.")
+
+
 @click.command("demo")
 @click.option("--password", default="demo-password-1", show_default=True)
 @with_appcontext
@@ -195,6 +212,6 @@ def demo(password: str) -> None:
 
 def register(app: Flask) -> None:
     """Add the command groups to the app's CLI."""
-    for group in (org_cli, user_cli, scim_cli, rollout_cli, sso_cli, roles_cli):
+    for group in (org_cli, user_cli, scim_cli, rollout_cli, sso_cli, roles_cli, access_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)
