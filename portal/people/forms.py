@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from portal.models import Role
@@ -49,8 +50,8 @@ class RoleForm(FlaskForm):
 class GrantForm(RoleForm):
     """Grant a role until a date and time, for a reason (the time is UTC unless JS says otherwise)."""
 
-    preset = SelectField("Ends", choices=list(PRESETS.items()), default="",
-                         validate_choice=True)
+    preset = SelectField("Ends", default="",
+                         choices=[SelectChoice(v, label) for v, label in PRESETS.items()])
     until = StringField("Until", validators=[Optional()])
     # Minutes east of UTC of the person's browser, filled in by static/app.js; empty is UTC.
     tz_offset = IntegerField("Time zone offset", validators=[

@@ -30,6 +30,10 @@ from portal.services.errors import ServiceError
 DEFAULT_MAX_GRANT_DAYS = 30
 MAX_REASON = 300
 EXPIRY_ACTOR = audit.Actor(label="automatic expiry")
+# Audit actions
+GRANTED, ENDED_EARLY, EXPIRED = ("member.role_granted_until", "member.role_grant_ended",
+                                 "member.role_grant_expired")
+ACTIONS = (GRANTED, ENDED_EARLY, EXPIRED)
 
 
 def max_grant_days() -> int:
@@ -93,7 +97,7 @@ def grant_role_until(actor_membership: Membership, member: Membership, role: Rol
     db.session.add(grant)
     db.session.flush()
     db.session.refresh(grant, ["role", "membership"])
-    _record(audit.Actor.of(granter), "member.role_granted_until", grant)
+    _record(audit.Actor.of(granter), GRANTED, grant)
     if IAM_MANAGE in (role.permissions or []):
         _notify_iam_grant(grant)
     return grant
@@ -134,7 +138,7 @@ def end_grant_early(actor: audit.Actor, grant: RoleGrant) -> bool:
     db.session.refresh(grant)
     if not ended:
         return False
-    _record(actor, "member.role_grant_ended", grant, ended_by=actor.label,
+    _record(actor, ENDED_EARLY, grant, ended_by=actor.label,
             ended_at=now.isoformat())
     return True
 
@@ -156,7 +160,7 @@ def expire_grants() -> int:
         ).rowcount
         if tidied:
             db.session.refresh(grant)
-            _record(EXPIRY_ACTOR, "member.role_grant_expired", grant,
+            _record(EXPIRY_ACTOR, EXPIRED, grant,
                     ended_at=grant.until.astimezone(UTC).isoformat())
             count += 1
     return count
