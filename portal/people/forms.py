@@ -24,10 +24,16 @@ _PRESET_DELTAS = {"1h": timedelta(hours=1), "8h": timedelta(hours=8), "7d": time
                   "30d": timedelta(days=30)}
 
 
+_NOT_IN_LIST = {"role_id": "Choose a role from the list.",
+                "preset": "Choose when the grant ends from the list."}
+
+
 def _first_error(form: FlaskForm) -> str:
-    for errors in form.errors.values():
+    for name, errors in form.errors.items():
         for error in errors:
-            return "Choose a role from the list." if "valid choice" in str(error) else str(error)
+            if "valid choice" in str(error):
+                return _NOT_IN_LIST.get(name, "Choose a value from the list.")
+            return str(error)
     return "The form could not be read; reload the page and try again."
 
 
