@@ -13,7 +13,7 @@ from portal.models import Role
 
 # Ends offered ready-made; "tomorrow-18" is 18:00 tomorrow in the person's time zone.
 PRESETS: dict[str, str] = {
-    "": "At the date and time below",
+    "": "At a date and time",
     "1h": "For one hour",
     "8h": "For eight hours",
     "tomorrow-18": "Until tomorrow 18:00",
