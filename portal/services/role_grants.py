@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app, has_app_context, has_request_context, url_for
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Update, select, update
 
 from portal import clock
 from portal.extensions import db
@@ -124,17 +125,21 @@ def get_grant(member: Membership, grant_id: int) -> RoleGrant | None:
         RoleGrant.organisation_id == member.organisation_id))
 
 
+def _changed_rows(statement: Update) -> int:
+    """Run a conditional UPDATE and return how many rows it changed."""
+    result = db.session.execute(statement.execution_options(synchronize_session=False))
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def end_grant_early(actor: audit.Actor, grant: RoleGrant) -> bool:
     """End a grant now; return False if it had already ended or run out."""
     now = clock.now()
     # One conditional UPDATE, so two people ending it (or the tidy-up) cannot both record it.
-    ended = db.session.execute(
+    ended = _changed_rows(
         update(RoleGrant)
         .where(RoleGrant.id == grant.id, roles.active_grant(now))
         .values(ended_at=now, ended_by_id=actor.account_id, ended_by_label=actor.label,
-                end_reason=GRANT_ENDED_EARLY)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+                end_reason=GRANT_ENDED_EARLY))
     db.session.refresh(grant)
     if not ended:
         return False
@@ -152,12 +157,10 @@ def expire_grants() -> int:
     ).all()
     count = 0
     for grant in due:
-        tidied = db.session.execute(
+        tidied = _changed_rows(
             update(RoleGrant)
             .where(RoleGrant.id == grant.id, RoleGrant.ended_at.is_(None))
-            .values(ended_at=RoleGrant.until, end_reason=GRANT_EXPIRED)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .values(ended_at=RoleGrant.until, end_reason=GRANT_EXPIRED))
         if tidied:
             db.session.refresh(grant)
             _record(EXPIRY_ACTOR, EXPIRED, grant,
