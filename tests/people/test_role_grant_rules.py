@@ -251,3 +251,14 @@ def test_a_granted_member_sees_the_scim_status_block_but_never_a_token(
     people_page = admin_client.get(f"/people/{max_id}").get_data(as_text=True)
     assert plaintext not in people_page
     assert csrf_from(page.encode())  # the screen still works as usual for them
+
+
+@pytest.mark.parametrize("left, words", [
+    (timedelta(seconds=20), "expires in 1 min"), (timedelta(minutes=45), "expires in 45 min"),
+    (timedelta(minutes=60), "expires in 1 h"), (timedelta(hours=5, minutes=59), "expires in 5 h"),
+    (timedelta(hours=47), "expires in 47 h"), (timedelta(days=29, hours=23), "expires in 29 days"),
+    (timedelta(0), "expired"),
+])
+def test_expiry_is_said_in_words(left: timedelta, words: str) -> None:
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    assert role_grants.expires_in_words(now + left, now) == words
