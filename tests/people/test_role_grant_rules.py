@@ -111,6 +111,18 @@ def test_the_grant_shows_on_the_member_page_and_in_the_people_list_with_its_expi
     assert "granted by it-admin@acme.example" in source and "End now" in source
 
 
+def test_a_deactivated_or_removed_member_is_not_granted_anything(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory,
+    clock: FrozenClock
+) -> None:
+    off = directory.scim_member(acme, "off@acme.example", active=False)
+    gone = directory.scim_member(acme, "gone@acme.example", deleted=True)
+    for member in (off, gone):
+        response = post_grant(admin_client, app, member, IT_ADMINISTRATOR, preset="1h")
+        assert response.status_code == 422 and "is not active here" in _error(response)
+    assert grants(app) == []
+
+
 def test_people_list_statements_stay_constant_with_grants_present(
     app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory,
     clock: FrozenClock
