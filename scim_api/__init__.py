@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.sansio.blueprints import BlueprintSetupState
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<org_key>")
 
-from scim_api import routes  # noqa: E402,F401  (routes register on bp)
+from scim_api import activity, routes  # noqa: E402,F401  (routes register on bp)
+
+
+@bp.record_once
+def _record_first(state: BlueprintSetupState) -> None:
+    # The activity log's hook runs before every other hook (CSRF, the token check) and
+    # also for /scim/ URLs that match no route, so every request is recorded.
+    state.app.before_request_funcs.setdefault(None, []).insert(0, activity.start_recording)
