@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Organisation, ScimToken
+from portal.models import Organisation, ScimToken, utcnow
 from portal.permissions import MEMBER
-from portal.services import accounts, organisations, roles, scim_tokens
+from portal.services import accounts, organisations, provisioning_activity, roles, scim_tokens
 from portal.services.audit import CLI_ACTOR
 from portal.services.errors import ServiceError
 
@@ -23,6 +24,7 @@ org_cli = AppGroup("org", help="Organisations.")
 user_cli = AppGroup("user", help="People who can sign in.")
 scim_cli = AppGroup("scim", help="SCIM endpoint and token.")
 rollout_cli = AppGroup("rollout", help="SCIM rollout state per organisation.")
+activity_cli = AppGroup("activity", help="The provisioning activity log.")
 
 
 def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,6 +123,18 @@ def rollout_disable(org_key: str) -> None:
     click.echo(f"SCIM {'withdrawn' if changed else 'was already withdrawn'} for {org.name}.")
 
 
+@activity_cli.command("prune")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days (default: ACTIVITY_RETENTION_DAYS, 90).")
+@transactional
+def activity_prune(days: int | None) -> None:
+    """Delete provisioning activity records older than the retention period."""
+    keep = days or current_app.config["ACTIVITY_RETENTION_DAYS"]
+    removed = provisioning_activity.prune(utcnow() - timedelta(days=keep))
+    click.echo(f"Removed {removed} provisioning activity record{'s' if removed != 1 else ''} "
+               f"older than {keep} days.")
+
+
 @click.command("demo")
 @click.option("--password", default="demo-password-1", show_default=True)
 @with_appcontext
@@ -135,6 +149,6 @@ def demo(password: str) -> None:
 
 def register(app: Flask) -> None:
     """Add the command groups to the app's CLI."""
-    for group in (org_cli, user_cli, scim_cli, rollout_cli):
+    for group in (org_cli, user_cli, scim_cli, rollout_cli, activity_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)

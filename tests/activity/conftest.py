@@ -111,3 +111,14 @@ def add_activity(app: Flask) -> AddActivity:
             return row
 
     return add
+
+
+def backdate_token(app: Flask, org: Organisation, at: datetime | None = None,
+                   **delta: float) -> datetime:
+    """Set when the organisation's current token was issued (`at`, or that long ago)."""
+    with app.app_context():
+        token = scim_tokens.active_token(db.session.get(Organisation, org.id))
+        assert token is not None
+        token.created_at = at or utcnow() - timedelta(**delta)
+        db.session.commit()
+        return token.created_at
