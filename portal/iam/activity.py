@@ -29,7 +29,7 @@ def scim_activity() -> Response:
                                                before=request.args.get("before", type=int))
     context = {"page": page, "wanted": wanted, "resources": list(RESOURCE_FILTERS),
                "filter_args": wanted.as_args()}
-    if request.headers.get("HX-Request"):
+    if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
         return _vary(make_response(render_template("settings/iam/_activity_rows.html",
                                                    **context)))
     health = scim_health.connection_health(org)
