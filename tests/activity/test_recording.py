@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from portal.extensions import csrf, db
 from portal.models import Group, Organisation
+from portal.services import audit
 from portal.services.provisioning_activity import note_effect
 from scim_api.errors import scim_error_response
 from tests.activity.conftest import ScimOrg, activity_rows, dump_database
@@ -39,7 +40,22 @@ def probe(app: Flask) -> None:
             abort(413)
         return scim_error_response(400, "Unparseable body.", "invalidSyntax")
 
-    for rule, view in (("Probe", create_group), ("Limited", limited)):
+    def late_conflict(org_key: str) -> Response:
+        org = db.session.scalar(select(Organisation).where(Organisation.key == org_key))
+        assert org is not None
+        for _ in range(2):  # the duplicate only surfaces when the request's commit flushes
+            db.session.add(Group(organisation_id=org.id, display_name="Twin",
+                                 display_name_lower="twin"))
+        return Response("{}", 201, content_type="application/scim+json")
+
+    def audited(org_key: str) -> Response:
+        org = db.session.scalar(select(Organisation).where(Organisation.key == org_key))
+        audit.record(audit.Actor("Okta SCIM Client"), "scim.user_deactivated", org,
+                     target_label="bob@acme.example")
+        return Response("{}", 200, content_type="application/scim+json")
+
+    for rule, view in (("Probe", create_group), ("Limited", limited),
+                       ("LateConflict", late_conflict), ("Audited", audited)):
         app.add_url_rule(f"/scim/v2/<org_key>/{rule}", view.__name__, csrf.exempt(view),
                          methods=["POST"])
 
@@ -69,6 +85,25 @@ def test_failed_request_leaves_no_partial_change_but_is_recorded(scim_org: ScimO
     assert (row.status, row.scim_type) == (409, "uniqueness")
     assert row.detail == "A group with this name exists."
     assert row.effect == "nothing changed"
+
+
+def test_request_whose_commit_fails_is_recorded_with_the_error_the_idp_got(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    response = scim_org.call("POST", "/LateConflict", json={})
+    assert response.status_code == 409
+    with app.app_context():
+        assert db.session.scalar(select(Group)) is None
+    [row] = activity_rows(app)
+    assert row.status == 409 and row.effect == "nothing changed"
+
+
+def test_effect_falls_back_to_the_audit_events_the_request_wrote(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    scim_org.call("POST", "/Audited", json={})
+    [row] = activity_rows(app)
+    assert row.effect == "user deactivated: bob@acme.example"
 
 
 def test_unknown_path_is_recorded_as_404(scim_org: ScimOrg, app: Flask) -> None:
