@@ -7,6 +7,7 @@ the words are simply not recorded).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,12 +39,51 @@ def noted_effects() -> list[str]:
     return list(g.get("scim_effects", [])) if has_app_context() else []
 
 
+def _members(event: AuditEvent, verb: str, preposition: str) -> str:
+    count = int((event.details or {}).get("count") or 0)
+    return f"{verb} {count} member{'s' if count != 1 else ''} {preposition} {event.target_label}"
+
+
+def _renamed_or_updated(event: AuditEvent) -> str:
+    name = (event.details or {}).get("displayName")
+    if isinstance(name, dict) and "from" in name:
+        return f"renamed group {name['from']} to {name.get('to')}"
+    return f"updated group {event.target_label}"
+
+
+def _updated_user(event: AuditEvent) -> str:
+    changed = (event.details or {}).get("changed") or []
+    listed = f" ({', '.join(str(c) for c in changed[:6])})" if changed else ""
+    return f"updated user {event.target_label}{listed}"
+
+
+# How the SCIM services' audit actions read in the activity log.
+_PHRASES: dict[str, Callable[[AuditEvent], str]] = {
+    "member.provisioned": lambda e: f"created user {e.target_label}",
+    "member.adopted": lambda e: f"adopted existing member {e.target_label}",
+    "member.relinked": lambda e: f"re-linked user {e.target_label}",
+    "member.updated": _updated_user,
+    "member.deactivated": lambda e: f"deactivated user {e.target_label}",
+    "member.reactivated": lambda e: f"reactivated user {e.target_label}",
+    "member.deprovisioned": lambda e: f"deleted user {e.target_label}; access ended",
+    "group.created": lambda e: f"created group {e.target_label}",
+    "group.updated": _renamed_or_updated,
+    "group.deleted": lambda e: f"deleted group {e.target_label}",
+    "group.members_added": lambda e: _members(e, "added", "to"),
+    "group.members_removed": lambda e: _members(e, "removed", "from"),
+}
+
+
 def effect_from_audit(events: list[AuditEvent]) -> str | None:
     """Describe a request's effect from the audit events it wrote, when nothing was noted."""
     phrases = []
     for event in events:
-        words = event.action.split(".", 1)[-1].replace("_", " ")
-        phrases.append(f"{words}: {event.target_label}" if event.target_label else words)
+        phrase = _PHRASES.get(event.action)
+        if phrase is not None:
+            phrases.append(phrase(event))
+        else:
+            words = event.action.replace(".", " ").replace("_", " ")
+            phrases.append(f"{words}: {event.target_label}" if event.target_label else words)
     return "; ".join(phrases) or None
 
 

@@ -103,7 +103,7 @@ def test_effect_falls_back_to_the_audit_events_the_request_wrote(
 ) -> None:
     scim_org.call("POST", "/Audited", json={})
     [row] = activity_rows(app)
-    assert row.effect == "user deactivated: bob@acme.example"
+    assert row.effect == "scim user deactivated: bob@acme.example"
 
 
 def test_unknown_path_is_recorded_as_404(scim_org: ScimOrg, app: Flask) -> None:
