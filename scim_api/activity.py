@@ -110,10 +110,13 @@ def describe(response: Response) -> ProvisioningActivity:
         duration_ms=int((perf_counter() - g.get("scim_started", perf_counter())) * 1000),
         client=scrub_text(request.user_agent.string or "")[:300] or None,
     )
-    row.organisation_id = db.session.scalar(
-        select(Organisation.id).where(Organisation.key == key)
-    ) if key else None
-    row.token_valid = bool(presented) and scim_tokens.verify_token(key, presented) is not None
+    authenticated = g.get("scim_org")  # set by the token check when the token was valid
+    if isinstance(authenticated, Organisation):
+        row.organisation_id, row.token_valid = authenticated.id, True
+    else:
+        row.organisation_id = db.session.scalar(
+            select(Organisation.id).where(Organisation.key == key)) if key else None
+        row.token_valid = bool(presented) and scim_tokens.verify_token(key, presented) is not None
     try:
         query = request.query_string.decode("utf-8", "replace")
         row.path = (row.path + ("?" + scrub_query(query) if query else ""))[:2000]
