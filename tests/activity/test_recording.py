@@ -179,8 +179,7 @@ def test_password_and_token_are_stored_in_no_column_of_any_table(
     scim_org.call("POST", "/Limited", data=json.dumps(body)[:-3],
                   content_type="application/scim+json")
     scim_org.client.get(f"{scim_org.base}/Users?access_token={scim_org.token}",
-                        headers={"Authorization": f"Bearer {scim_org.token}",
-                                 "User-Agent": f"curl password={PASSWORD_SENT}"})
+                        headers=scim_org.headers())
     rows = activity_rows(app)
     assert len(rows) == 3
     assert rows[0].request_body["nested"] == [{"keep": 1}]
@@ -189,3 +188,11 @@ def test_password_and_token_are_stored_in_no_column_of_any_table(
     assert PASSWORD_SENT not in everything
     assert scim_org.token not in everything
     assert scim_org.token[len("dpms_scim_"):] not in everything
+
+
+def test_client_name_is_stored_without_credentials(scim_org: ScimOrg, app: Flask) -> None:
+    scim_org.client.get(f"{scim_org.base}/Users",
+                        headers={"Authorization": f"Bearer {scim_org.token}",
+                                 "User-Agent": f"curl/8 password={PASSWORD_SENT}"})
+    [row] = activity_rows(app)
+    assert row.client == "curl/8 password=[removed]"
