@@ -83,7 +83,10 @@ def _request_body(presented: str) -> Any:
     length = request.content_length
     if length is not None and length > limit:
         return {"truncated": True, "bytes": length, "note": "larger than accepted; not stored"}
-    return scrub_body(request.get_data(cache=True), secrets=(presented,))
+    raw = g.get("scim_request_body")  # what the SCIM API read, if it read the body
+    if raw is None:
+        raw = request.get_data(cache=True)
+    return scrub_body(raw, secrets=(presented,))
 
 
 def _effect(status: int, method: str) -> str | None:
