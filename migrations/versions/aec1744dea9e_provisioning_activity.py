@@ -1,7 +1,7 @@
 """provisioning activity log
 
 Revision ID: aec1744dea9e
-Revises: a1bd48c05a5b
+Revises: 47c144573f06
 Create Date: 2026-11-28 11:04:46.740280
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'aec1744dea9e'
-down_revision = 'a1bd48c05a5b'
+down_revision = '47c144573f06'
 branch_labels = None
 depends_on = None
 

@@ -12,6 +12,7 @@ from portal.permissions import IAM_MANAGE
 from portal.security import current_membership, require_permission
 from portal.services import provisioning_activity, scim_health, scim_report
 from portal.services.provisioning_activity import RESOURCE_FILTERS, ActivityFilter
+from portal.services.scim_status import scim_status
 
 
 def _vary(response: Response) -> Response:
@@ -24,6 +25,9 @@ def _vary(response: Response) -> Response:
 def scim_activity() -> Response:
     """List the SCIM requests the IdP sent, newest first (page, or rows for HTMX)."""
     org = current_membership().organisation
+    if not org.scim_released:  # the same calm line as the Configuration screen
+        return _vary(make_response(render_template(
+            "settings/iam/scim.html", nav_key="iam.scim", status=scim_status(org))))
     wanted = ActivityFilter.from_args(request.args)
     page = provisioning_activity.list_activity(org, wanted,
                                                before=request.args.get("before", type=int))

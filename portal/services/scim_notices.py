@@ -1,4 +1,6 @@
-"""Telling an organisation's IAM administrators about SCIM: failures, rotations, the release.
+"""Telling an organisation's IAM administrators about SCIM: failures and the release.
+
+(Token rotations are announced by portal.services.scim_setup.)
 
 Each notice carries a dedupe key, so an incident is announced once however many
 failing requests it spans, and repeated calls never pile up messages.
@@ -9,46 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import (
-    Account,
-    GroupMember,
-    GroupRoleMapping,
-    Membership,
-    MembershipRole,
-    Organisation,
-    Role,
-)
+from portal.models import Account, Organisation
 from portal.permissions import IAM_MANAGE
-from portal.services import notifications, scim_health
-from portal.services.audit import Actor
+from portal.services import notifications, roles, scim_health
 
 
 def iam_admins(org: Organisation) -> list[Account]:
     """Return the accounts that hold the IAM permission in the organisation right now."""
-    role_ids = [r.id for r in db.session.scalars(select(Role)) if IAM_MANAGE in r.permissions]
-    if not role_ids:
-        return []
-    manual = select(MembershipRole.membership_id).where(MembershipRole.role_id.in_(role_ids))
-    mapped = (
-        select(GroupMember.membership_id)
-        .join(GroupRoleMapping, GroupRoleMapping.group_id == GroupMember.group_id)
-        .where(GroupRoleMapping.role_id.in_(role_ids))
-    )
-    return list(db.session.scalars(
-        select(Account)
-        .join(Membership, Membership.account_id == Account.id)
-        .where(
-            Membership.organisation_id == org.id,
-            Membership.active.is_(True),
-            Membership.scim_deleted_at.is_(None),
-            or_(Membership.id.in_(manual), Membership.id.in_(mapped)),
-        )
-        .order_by(Account.id)
-    ))
+    return [m.account for m in roles.members_with_permission(org.id, IAM_MANAGE)]
 
 
 def _link(endpoint: str, **values: Any) -> str:
@@ -58,13 +31,10 @@ def _link(endpoint: str, **values: Any) -> str:
     return current_app.url_map.bind("localhost").build(endpoint, values)
 
 
-def _tell_admins(org: Organisation, message: str, link: str, dedupe_key: str, *,
-                 skip_account_id: int | None = None) -> int:
+def _tell_admins(org: Organisation, message: str, link: str, dedupe_key: str) -> int:
     """Notify every IAM admin once per dedupe key; return how many were notified."""
     sent = 0
     for account in iam_admins(org):
-        if account.id == skip_account_id:
-            continue
         try:
             # A concurrent request may announce the same incident: the unique
             # (account, dedupe key) index decides, and the loser's insert is dropped.
@@ -97,16 +67,4 @@ def scim_released(org: Organisation, marker: str) -> int:
         f"SCIM provisioning is now available for {org.name}: connect your identity provider.",
         _link("iam.scim"),
         f"scim-released:{org.id}:{marker}",
-    )
-
-
-def token_rotated(org: Organisation, actor: Actor, token_id: int) -> int:
-    """Tell the other IAM admins that someone rotated the organisation's SCIM token."""
-    return _tell_admins(
-        org,
-        f"The SCIM token for {org.name} was rotated by {actor.label}; the identity provider "
-        "needs the new token to keep provisioning.",
-        _link("iam.scim"),
-        f"scim-token-rotated:{token_id}",
-        skip_account_id=actor.account_id,
     )

@@ -72,10 +72,6 @@ def issue_token(org: Organisation, actor: audit.Actor) -> IssuedToken:
     db.session.flush()
     audit.record(actor, "scim.token_rotated" if revoked else "scim.token_generated", org,
                  target_type="scim_token", target_id=str(record.id), target_label=record.hint)
-    if revoked:
-        from portal.services import scim_notices
-
-        scim_notices.token_rotated(org, actor, record.id)
     return IssuedToken(plaintext, record)
 
 

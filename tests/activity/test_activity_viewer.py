@@ -151,3 +151,31 @@ def test_health_partial_is_the_badge_alone(admin_client: FlaskClient, scim_org: 
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith("<div class=\"health\"")
     assert "Healthy — last request 3 min ago (Okta SCIM Client 1.0.0)" in html
+
+
+def test_status_for_auditors_reports_the_last_request_with_its_result(
+    admin_client: FlaskClient, scim_org: ScimOrg, add_activity: AddActivity, app
+) -> None:
+    backdate_token(app, scim_org.org, days=1)
+    add_activity(scim_org.org, minutes_ago=9)
+    add_activity(scim_org.org, minutes_ago=2, status=401, client="Entra ID provisioning")
+    html = admin_client.get("/settings/iam/scim").get_data(as_text=True)
+    status = html.split('id="scim-status"')[1].split("</section>")[0]
+    assert "Failed: invalid token (HTTP 401)" in status
+    assert "(Entra ID provisioning)" in status
+    assert 'id="scim-health"' in status
+    assert "Download SCIM status report" in status
+
+
+def test_activity_page_of_an_unreleased_organisation_shows_only_the_rollout_line(
+    client: FlaskClient, factory, add_activity: AddActivity
+) -> None:
+    org = factory.org("Globex", released=False)
+    factory.it_admin(org, "gina@globex.example")
+    add_activity(org, status=403)
+    from tests.conftest import login
+
+    login(client, "gina@globex.example")
+    html = client.get("/settings/iam/scim/activity").get_data(as_text=True)
+    assert 'data-testid="rollout-pending"' in html
+    assert "data-activity-id" not in html and "Provisioning activity</a>" not in html

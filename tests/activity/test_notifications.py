@@ -1,4 +1,4 @@
-"""IAM administrators are told once per provisioning incident, about the release and rotations."""
+"""IAM administrators are told once per provisioning incident, and when SCIM is released."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Account, Notification, Organisation
 from portal.permissions import ADMINISTRATOR
-from portal.services import organisations, scim_tokens
-from portal.services.audit import CLI_ACTOR, Actor
+from portal.services import organisations
+from portal.services.audit import CLI_ACTOR
 from tests.activity.conftest import ScimOrg, backdate_token
 from tests.conftest import Factory
 
@@ -81,18 +81,3 @@ def test_releasing_scim_tells_the_iam_admins_once(app: Flask, factory: Factory) 
                             "identity provider.")
     assert note.link == "/settings/iam/scim"
     assert _notes(app, "max@globex.example") == []
-
-
-def test_rotation_by_someone_else_is_announced_to_the_other_admins(
-    app: Flask, scim_org: ScimOrg, factory: Factory
-) -> None:
-    ada = factory.it_admin(scim_org.org, "ada@acme.example")
-    factory.it_admin(scim_org.org, "bob@acme.example")
-    with app.app_context():
-        org = db.session.get(Organisation, scim_org.org.id)
-        account = db.session.get(Account, ada.account_id)
-        scim_tokens.issue_token(org, Actor.of(account))
-        db.session.commit()
-    assert _notes(app, "ada@acme.example") == []
-    [note] = _notes(app, "bob@acme.example")
-    assert "was rotated by ada@acme.example" in note.message
