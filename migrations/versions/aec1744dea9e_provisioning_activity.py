@@ -1,7 +1,7 @@
 """provisioning activity log
 
 Revision ID: aec1744dea9e
-Revises: 47c144573f06
+Revises: f9a4a7672e5c
 Create Date: 2026-11-28 11:04:46.740280
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'aec1744dea9e'
-down_revision = '47c144573f06'
+down_revision = 'f9a4a7672e5c'
 branch_labels = None
 depends_on = None
 
