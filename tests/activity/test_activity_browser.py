@@ -63,3 +63,24 @@ def test_admin_reads_filters_and_pages_the_activity_log(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("removed 2 members from Engineering")
     screenshot(page, "scim-activity-filtered")
+
+
+def test_admin_opens_the_printable_status_report_from_the_scim_screen(
+    page, live_server: str, app: Flask, factory: Factory, scim_org: ScimOrg,
+    add_activity: AddActivity
+) -> None:
+    factory.it_admin(scim_org.org)
+    backdate_token(app, scim_org.org, days=2)
+    add_activity(scim_org.org, minutes_ago=5, method="PATCH", path="/Users/4f1c")
+    sign_in(page, live_server, "it-admin@acme.example")
+    page.goto(f"{live_server}/settings/iam/scim")
+    page.get_by_role("link", name="Download SCIM status report").click()
+    page.wait_for_url("**/settings/iam/scim/report")
+    report = page.locator("article.report")
+    expect(report).to_contain_text("SCIM provisioning status report")
+    expect(report).to_contain_text(f"/scim/v2/{scim_org.org.key}")
+    expect(report).to_contain_text("0 people lost access.")
+    page.emulate_media(media="print")
+    assert not page.locator(".settings-nav").is_visible()
+    assert not page.get_by_role("button", name="Print").is_visible()
+    screenshot(page, "scim-status-report-print")
