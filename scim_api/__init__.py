@@ -7,7 +7,19 @@ from flask.sansio.blueprints import BlueprintSetupState
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<org_key>")
 
-from scim_api import activity, routes  # noqa: E402,F401  (routes register on bp)
+from scim_api import (  # noqa: E402,F401  (modules register on bp)
+    activity,
+    auth,
+    discovery,
+    errors,
+    groups,
+    routes,
+    users,
+)
+
+bp.before_request(auth.authenticate)
+bp.after_request(errors.scim_content_type)
+errors.register(bp)
 
 
 @bp.record_once

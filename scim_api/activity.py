@@ -78,10 +78,10 @@ def _response_json(response: Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _request_body(presented: str) -> Any:
+def _request_body(presented: str, status: int) -> Any:
     limit = current_app.config["SCIM_MAX_BODY_BYTES"]
     length = request.content_length
-    if length is not None and length > limit:
+    if status == 413 or (length is not None and length > limit):
         return {"truncated": True, "bytes": length, "note": "larger than accepted; not stored"}
     raw = g.get("scim_request_body")  # what the SCIM API read, if it read the body
     if raw is None:
@@ -131,7 +131,7 @@ def describe(response: Response) -> ProvisioningActivity:
         elif answer and row.resource_id is None and isinstance(answer.get("id"), str):
             row.resource_id = answer["id"][:64]
         row.effect = _effect(status, request.method)
-        row.request_body = _request_body(presented)
+        row.request_body = _request_body(presented, status)
     except Exception:  # the record must be written even if the request was odd
         log.exception("could not fully describe SCIM request %s %s", request.method, row.path)
     return row
