@@ -154,3 +154,28 @@ def test_withdrawn_organisation_requests_are_recorded_as_refused(scim_org: ScimO
     [row] = activity_rows(app)
     assert row.status == 403 and row.token_valid is True
     assert "not yet available" in (row.detail or "")
+
+
+def test_oversized_and_malformed_bodies_are_recorded_through_the_api(scim_org: ScimOrg,
+                                                                     app: Flask) -> None:
+    app.config["SCIM_MAX_BODY_BYTES"] = 2000
+    big = scim_org.call("POST", "/Users", data=json.dumps({"userName": "x" * 5000}),
+                        content_type="application/scim+json")
+    bad = scim_org.call("POST", "/Users", data='{"userName": "a@b", ',
+                        content_type="application/scim+json")
+    assert (big.status_code, bad.status_code) == (413, 400)
+    too_large, malformed = activity_rows(app)
+    assert too_large.status == 413 and too_large.request_body["note"] == \
+        "larger than accepted; not stored"
+    assert (malformed.status, malformed.scim_type) == (400, "invalidSyntax")
+    assert malformed.request_body["unparsed"] == '{"userName": "a@b", '
+    assert malformed.detail and malformed.detail.startswith("The body is not valid JSON")
+
+
+def test_activity_page_shows_the_run_newest_first(scim_org: ScimOrg, app: Flask,
+                                                  admin_client: FlaskClient) -> None:
+    _provision(scim_org)
+    html = admin_client.get("/settings/iam/scim/activity").get_data(as_text=True)
+    assert html.index("Authentication failed") < html.index("created user alice@acme.example")
+    errors = admin_client.get("/settings/iam/scim/activity?status=errors").get_data(as_text=True)
+    assert errors.count('class="activity-item is-error"') == 3
