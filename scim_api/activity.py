@@ -64,7 +64,7 @@ def _path_parts() -> tuple[str, str | None, str | None]:
     key = parts[0] if parts else ""
     segment = parts[1] if len(parts) > 1 and parts[1] else None
     resource = RESOURCE_TYPES.get(segment.lower(), "Other") if segment else None
-    resource_id = parts[2][:64] if len(parts) > 2 and parts[2] else None
+    resource_id = scrub_text(parts[2])[:64] if len(parts) > 2 and parts[2] else None
     return key, resource, resource_id
 
 
@@ -106,7 +106,7 @@ def describe(response: Response) -> ProvisioningActivity:
     row = ProvisioningActivity(
         time=g.get("scim_started_at") or utcnow(),
         method=request.method[:10],
-        path=request.path[:1500],
+        path=scrub_text(request.path)[:1500],
         resource_type=resource,
         resource_id=resource_id,
         status=status,
@@ -125,12 +125,13 @@ def describe(response: Response) -> ProvisioningActivity:
         row.path = (row.path + ("?" + scrub_query(query) if query else ""))[:2000]
         answer = _response_json(response)
         if answer and status >= 400:
-            row.scim_type = str(answer.get("scimType") or "")[:50] or None
+            row.scim_type = scrub_text(str(answer.get("scimType") or ""))[:50] or None
             row.detail = scrub_text(str(answer.get("detail") or ""), secrets=(presented,))[:2000] \
                 or None
         elif answer and row.resource_id is None and isinstance(answer.get("id"), str):
-            row.resource_id = answer["id"][:64]
-        row.effect = _effect(status, request.method)
+            row.resource_id = scrub_text(answer["id"])[:64]
+        effect = _effect(status, request.method)
+        row.effect = effect.replace("\x00", "") if effect else None
         row.request_body = _request_body(presented, status)
     except Exception:  # the record must be written even if the request was odd
         log.exception("could not fully describe SCIM request %s %s", request.method, row.path)

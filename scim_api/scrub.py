@@ -60,8 +60,13 @@ def scrub_value(value: Any, secrets: tuple[str, ...] = ()) -> Any:
     return value
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
 def scrub_text(text: str, *, secrets: tuple[str, ...] = ()) -> str:
     """Return text with tokens, bearer credentials and `password=...`-style values removed."""
+    text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     for secret in secrets:
         if secret:
             text = text.replace(secret, REMOVED)
@@ -83,8 +88,9 @@ def scrub_body(raw: bytes, *, secrets: tuple[str, ...] = ()) -> Any:
     if not raw:
         return None
     try:
-        parsed = json.loads(raw)
-    except ValueError:
+        # NaN and Infinity are not JSON (PostgreSQL refuses them): keep such bodies as text.
+        parsed = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError):
         text = raw.decode("utf-8", "replace")
         if any(word in text.lower() for word in _SECRET_WORDS):
             # Without structure we cannot tell which part is the secret: keep none of it.

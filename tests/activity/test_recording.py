@@ -196,3 +196,18 @@ def test_client_name_is_stored_without_credentials(scim_org: ScimOrg, app: Flask
                                  "User-Agent": f"curl/8 password={PASSWORD_SENT}"})
     [row] = activity_rows(app)
     assert row.client == "curl/8 password=[removed]"
+
+
+def test_bodies_and_paths_postgresql_cannot_store_are_recorded_safely(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    scim_org.call("POST", "/Limited", data='{"userName": NaN, "n": Infinity}',
+                  content_type="application/scim+json")
+    scim_org.call("GET", "/Users/abc%00def")
+    scim_org.call("GET", "/Groups/abc%00def")
+    constant, user, group = activity_rows(app)
+    assert constant.status == 400
+    assert constant.request_body == {"unparsed": '{"userName": NaN, "n": Infinity}',
+                                     "note": "not valid JSON"}
+    for row in (user, group):
+        assert row.status == 404 and "\x00" not in row.path and row.resource_id == "abcdef"
