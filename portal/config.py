@@ -53,4 +53,6 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SCIM_MAX_BODY_BYTES": int(os.environ.get("SCIM_MAX_BODY_BYTES", str(1024 * 1024))),
         # The longest a time-boxed role grant may last (People: "Grant a role until…").
         "MAX_GRANT_DAYS": int(os.environ.get("MAX_GRANT_DAYS", "30")),
+        # How long provisioning activity records are kept (`flask --app app activity prune`).
+        "ACTIVITY_RETENTION_DAYS": int(os.environ.get("ACTIVITY_RETENTION_DAYS", "90")),
     }

@@ -462,3 +462,43 @@ class UsedAssertion(db.Model):  # type: ignore[name-defined]
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
     assertion_id: Mapped[str] = mapped_column(String(256))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ProvisioningActivity(db.Model):  # type: ignore[name-defined]
+    """One request to the SCIM API, as the IdP sent it and as we answered (secrets removed)."""
+
+    __tablename__ = "provisioning_activity"
+    __table_args__ = (
+        Index("ix_provisioning_activity_org_time", "organisation_id", "time"),
+        Index(
+            "ix_provisioning_activity_org_errors",
+            "organisation_id",
+            "time",
+            sqlite_where=text("status >= 400"),
+            postgresql_where=text("status >= 400"),
+        ),
+        Index("ix_provisioning_activity_time", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Null when the URL names no organisation we know.
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    resource_type: Mapped[str | None] = mapped_column(String(50))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    scim_type: Mapped[str | None] = mapped_column(String(50))
+    detail: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    client: Mapped[str | None] = mapped_column(String(300))
+    effect: Mapped[str | None] = mapped_column(Text)
+    request_body: Mapped[Any | None] = mapped_column(JSON)
+    token_valid: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400

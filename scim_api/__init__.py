@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.sansio.blueprints import BlueprintSetupState
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<org_key>")
 
 from scim_api import (  # noqa: E402,F401  (modules register on bp)
+    activity,
     auth,
     discovery,
     errors,
@@ -18,3 +20,10 @@ from scim_api import (  # noqa: E402,F401  (modules register on bp)
 bp.before_request(auth.authenticate)
 bp.after_request(errors.scim_content_type)
 errors.register(bp)
+
+
+@bp.record_once
+def _record_first(state: BlueprintSetupState) -> None:
+    # The activity log's hook runs before every other hook (CSRF, the token check) and
+    # also for /scim/ URLs that match no route, so every request is recorded.
+    state.app.before_request_funcs.setdefault(None, []).insert(0, activity.start_recording)

@@ -61,6 +61,11 @@
     }
   });
 
+  // Print buttons: <button data-print>.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) { window.print(); }
+  });
+
   // Links marked data-auto-follow are followed at once (e.g. on to an IdP after "Sign in
   // with SSO"); a plain navigation, which CSP form-action does not restrict.
   var follow = document.querySelector("a[data-auto-follow]");

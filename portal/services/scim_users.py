@@ -75,7 +75,9 @@ def scim_users(org: Organisation) -> Select[Membership]:
 
 def get_user(org: Organisation, public_id: str) -> Membership:
     """Return a SCIM-managed member by id, or raise NotFound."""
-    member = db.session.scalar(scim_users(org).where(Membership.public_id == public_id))
+    # No id holds NUL, and PostgreSQL refuses it in a query parameter.
+    member = None if "\x00" in public_id else db.session.scalar(
+        scim_users(org).where(Membership.public_id == public_id))
     if member is None:
         raise NotFound(f"There is no User with id {public_id[:80]!r}.")
     return member
