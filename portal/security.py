@@ -164,6 +164,21 @@ def _write_after_failed_commit(writes: list[Callable[[Response], None]],
         log.warning("could not write a record after a failed commit on %s", request.path)
 
 
+def serialise_writes() -> None:
+    """Make the request's transaction a writer from its first statement, so writers queue.
+
+    Python's sqlite3 begins a transaction only at the first INSERT/UPDATE/DELETE, so what a
+    request reads before it may be changed by another writer in between (two PUTs of one
+    User would each keep the e-mail rows the other wrote). BEGIN IMMEDIATE takes SQLite's
+    write lock first (waiting up to busy_timeout), so the request's reads and writes form
+    one serial transaction. PostgreSQL needs no such thing: writers lock the rows they
+    change (SELECT ... FOR UPDATE).
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _security_headers(response: Response) -> Response:
     """Add the headers every response should carry."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

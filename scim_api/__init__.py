@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask.sansio.blueprints import BlueprintSetupState
+
+from portal.security import serialise_writes
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<org_key>")
 
@@ -17,7 +19,16 @@ from scim_api import (  # noqa: E402,F401  (modules register on bp)
     users,
 )
 
+
+def _writes_in_order() -> None:
+    """Run every SCIM write as one serial transaction (a search is a read, though it POSTs)."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not (
+            request.endpoint or "").endswith("_search"):
+        serialise_writes()
+
+
 bp.before_request(auth.authenticate)
+bp.before_request(_writes_in_order)
 bp.after_request(errors.scim_content_type)
 errors.register(bp)
 

@@ -38,11 +38,12 @@ def scim_groups(org: Organisation) -> Select[Group]:
     return select(Group).where(Group.organisation_id == org.id, Group.source == SOURCE_SCIM)
 
 
-def get_group(org: Organisation, public_id: str) -> Group:
-    """Return a SCIM group by id, or raise NotFound."""
+def get_group(org: Organisation, public_id: str, *, for_update: bool = False) -> Group:
+    """Return a SCIM group by id, or raise NotFound; lock its row to change it."""
+    query = scim_groups(org).where(Group.public_id == public_id)
     # No id holds NUL, and PostgreSQL refuses it in a query parameter.
     group = None if "\x00" in public_id else db.session.scalar(
-        scim_groups(org).where(Group.public_id == public_id))
+        query.with_for_update() if for_update else query)
     if group is None:
         raise NotFound(f"There is no Group with id {public_id[:80]!r}.")
     return group
