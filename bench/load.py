@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -202,7 +203,7 @@ def run_python(port: int, spec: RequestSpec, duration: float, connections: int) 
 def _percentile(values: list[float], pct: float) -> float:
     if not values:
         return 0.0
-    index = min(len(values) - 1, max(0, round(pct / 100 * len(values) + 0.5) - 1))
+    index = min(len(values) - 1, max(0, math.ceil(pct / 100 * len(values)) - 1))  # nearest rank
     return values[index]
 
 

@@ -223,7 +223,7 @@ def _generator_label(settings: Settings) -> str:
         out = subprocess.run([load.WRK, "-v"], capture_output=True, text=True, check=False)
         version = (out.stdout or out.stderr).split("[")[0].strip() or "wrk"
         return f"{version} (1 thread, Lua script bench/wrk.lua)"
-    return "bounded Python generator (threads + http.client; wrk not installed)"
+    return "bounded Python generator (a thread and http.client connection per connection)"
 
 
 def _write(settings: Settings, data: AppData, rows: list[Row], notes: list[str],
