@@ -25,6 +25,7 @@ class Settings:
     database_url: str | None
     tests: tuple[str, ...]
     peer: bool
+    peer_max: int
     big_group: int
     out: Path
     load_generator: str  # "wrk" or "python"
@@ -64,6 +65,9 @@ def parse(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--no-peer", dest="peer", action="store_false",
                         default=env("BENCH_PEER", "1") not in ("0", "no", "false"),
                         help="skip scim2-server (BENCH_PEER=0)")
+    parser.add_argument("--peer-max", type=int, default=int(env("BENCH_PEER_MAX", "10000")),
+                        help="largest N scim2-server is loaded with (BENCH_PEER_MAX, default "
+                             "10000: at 100,000 it needs minutes to load and ~700 MB a worker)")
     parser.add_argument("--big-group", type=int, default=int(env("BENCH_BIG_GROUP", "10000")),
                         help="members of the large group (capped at N)")
     out = env("BENCH_OUT", str(BENCH_DIR / "results" / "latest.md"))
@@ -82,6 +86,7 @@ def parse(argv: list[str] | None = None) -> Settings:
         sizes=args.sizes, duration=args.duration, connections=args.connections,
         workers=args.workers, worker_class=args.worker_class,
         database_url=env("DATABASE_URL") or None, tests=args.tests, peer=args.peer,
+        peer_max=args.peer_max,
         big_group=args.big_group, out=args.out, load_generator=generator,
     )
 

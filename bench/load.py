@@ -166,7 +166,7 @@ def run_python(port: int, spec: RequestSpec, duration: float, connections: int) 
             started = time.perf_counter()
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
                 conn.request(spec.method, spec.path, body=body, headers=spec.headers)
                 response = conn.getresponse()
                 response.read()

@@ -21,6 +21,13 @@ PEER_NOTE = (
     "gunicorn master, so each worker holds a copy and a write lands in one worker's memory."
 )
 
+TOO_BIG = (
+    "it keeps every user as a pydantic model in each worker's memory; measured here on "
+    "2026-11-28: loading 100,000 users took 192 s, a worker held 705-738 MB, one PATCH of the "
+    "10,000-member group took 18.5 s and no request completed in a 4 s window "
+    "(bench/results/peer-100k.md)."
+)
+
 
 def ensure_venv() -> Path:
     """Create bench/.peer-venv with scim2-server and our gunicorn version; return its bin dir."""

@@ -66,7 +66,8 @@ def table(rows: list[Row]) -> str:
         lines.append(
             f"| {row.n:,} | {row.label} | {_f(row.rps(APP))} | {_f(row.p50(APP), 2)} "
             f"| {_f(row.p99(APP), 2)} | {_f(row.rps(HELLO))} | {_ratio(row.ratio(HELLO))} "
-            f"| {_f(row.rps(PEER))} | {_f(row.p50(PEER), 2)} | {_f(row.p99(PEER), 2)} "
+            f"| {_f(row.rps(PEER)) if PEER in row.results else 'not run'} "
+            f"| {_f(row.p50(PEER), 2)} | {_f(row.p99(PEER), 2)} "
             f"| {_ratio(row.ratio(PEER))} | {_f(row.rss_mb.get(APP))} | {_f(row.rss_mb.get(PEER))} "
             f"| {errors} |")
     return "\n".join(lines)
