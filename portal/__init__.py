@@ -36,6 +36,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    from portal import ratelimit
+
+    ratelimit.init_app(app)
 
     from portal import auth, errors, home, iam, security, settings, support
     from scim_api import bp as scim_bp

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from portal import ratelimit
 from portal.forms import LoginForm
 from portal.security import ORG_SESSION_KEY
 from portal.services import accounts
@@ -39,8 +49,20 @@ def login() -> str | Response:
     error = None
     status = 200
     if form.validate_on_submit():
-        result = accounts.authenticate(form.email.data or "", form.password.data or "")
+        email = (form.email.data or "").strip().lower()
+        budgets = ((ratelimit.LOGIN_PER_ADDRESS, ratelimit.client_address()),
+                   (ratelimit.LOGIN_PER_ACCOUNT, email))
+        wait = ratelimit.retry_after(*budgets)
+        if wait is not None:
+            response = make_response(render_template(
+                "auth/login.html", form=form,
+                error="Too many failed sign-in attempts. Please wait a few minutes and try "
+                      "again."), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        result = accounts.authenticate(email, form.password.data or "")
         if result.account is None:
+            ratelimit.record_failure(*budgets)
             error, status = GENERIC_FAILURE, 401
         elif result.deactivated_everywhere and not result.account.is_support_staff:
             error, status = "Your access to this organisation has been deactivated. " \
