@@ -14,10 +14,14 @@
   // Copy buttons: <button data-copy-target="#id">; Clipboard API with a select-all fallback.
   function showCopied(button, text) {
     var status = button.parentElement.querySelector("[data-copy-status]") || button;
-    var original = status.getAttribute("data-label") || status.textContent;
-    status.setAttribute("data-label", original);
+    if (!status.hasAttribute("data-label")) { status.setAttribute("data-label", status.textContent); }
+    window.clearTimeout(status._copyTimer);
     status.textContent = text;
-    window.setTimeout(function () { status.textContent = original; }, 2000);
+    status.classList.add("is-shown");
+    status._copyTimer = window.setTimeout(function () {
+      status.textContent = status.getAttribute("data-label");
+      status.classList.remove("is-shown");
+    }, 4000);
   }
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-copy-target]");
@@ -43,7 +47,11 @@
     var opener = event.target.closest && event.target.closest("[data-dialog-open]");
     if (opener) {
       var dialog = document.querySelector(opener.getAttribute("data-dialog-open"));
-      if (dialog && dialog.showModal) { event.preventDefault(); dialog.showModal(); }
+      if (dialog && dialog.showModal) {
+        event.preventDefault();
+        dialog._opener = opener;
+        dialog.showModal();
+      }
       return;
     }
     var closer = event.target.closest && event.target.closest("[data-dialog-close]");
@@ -51,6 +59,34 @@
       var d = closer.closest("dialog");
       if (d) { event.preventDefault(); d.close(); }
     }
+  });
+
+  // Give focus back to whatever opened a dialog when it closes (Escape, Cancel).
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (dialog.tagName === "DIALOG" && dialog._opener && document.contains(dialog._opener)) {
+      dialog._opener.focus();
+    }
+  }, true);
+
+  // HTMX ignores 4xx/5xx responses; swap the ones our server marked as meant to be shown
+  // (error fragments retargeted to the flash area, a panel re-rendered after a conflict).
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && (xhr.getResponseHeader("HX-Retarget") || xhr.getResponseHeader("HX-Reswap"))) {
+      event.detail.shouldSwap = true;
+    }
+  });
+
+  // A secret shown once (a new SCIM token) must not come back from the back-forward cache.
+  window.addEventListener("pagehide", function () {
+    document.querySelectorAll("[data-secret]").forEach(function (field) {
+      field.value = "";
+      field.setAttribute("data-scrubbed", "");
+    });
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.querySelector("[data-scrubbed]")) { window.location.reload(); }
   });
 
   // Close open menus when clicking elsewhere.

@@ -49,3 +49,23 @@ def effective_roles(membership: Membership) -> list[Role]:
 def effective_permissions(membership: Membership) -> frozenset[str]:
     """Return every permission the member holds through any of their roles."""
     return frozenset(p for role in effective_roles(membership) for p in role.permissions)
+
+
+def members_with_permission(org_id: int, permission: str) -> list[Membership]:
+    """Return the organisation's active members who hold a permission through any role."""
+    role_ids = [r.id for r in db.session.scalars(select(Role)) if permission in r.permissions]
+    if not role_ids:
+        return []
+    manual = select(MembershipRole.membership_id).where(MembershipRole.role_id.in_(role_ids))
+    mapped = (
+        select(GroupMember.membership_id)
+        .join(GroupRoleMapping, GroupRoleMapping.group_id == GroupMember.group_id)
+        .where(GroupRoleMapping.role_id.in_(role_ids))
+    )
+    holders = union(manual, mapped).subquery()
+    return list(db.session.scalars(
+        select(Membership)
+        .where(Membership.organisation_id == org_id, Membership.active.is_(True),
+               Membership.scim_deleted_at.is_(None), Membership.id.in_(select(holders)))
+        .order_by(Membership.id)
+    ))
