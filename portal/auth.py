@@ -64,6 +64,11 @@ def login() -> str | Response:
         if result.account is None:
             ratelimit.record_failure(*budgets)
             error, status = GENERIC_FAILURE, 401
+        elif result.sso_required and not result.usable_memberships \
+                and not result.account.is_support_staff:
+            names = ", ".join(org.name for org in result.sso_required)
+            error, status = f"{names} requires single sign-on. Use “Sign in with SSO” " \
+                "below.", 403
         elif result.deactivated_everywhere and not result.account.is_support_staff:
             error, status = "Your access to this organisation has been deactivated. " \
                 "Ask your administrator if you think this is wrong.", 403

@@ -8,14 +8,14 @@ from functools import wraps
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Organisation, ScimToken
 from portal.permissions import MEMBER
-from portal.services import accounts, organisations, roles, scim_tokens
+from portal.services import accounts, organisations, roles, scim_tokens, sso
 from portal.services.audit import CLI_ACTOR
 from portal.services.errors import ServiceError
 
@@ -23,6 +23,7 @@ org_cli = AppGroup("org", help="Organisations.")
 user_cli = AppGroup("user", help="People who can sign in.")
 scim_cli = AppGroup("scim", help="SCIM endpoint and token.")
 rollout_cli = AppGroup("rollout", help="SCIM rollout state per organisation.")
+sso_cli = AppGroup("sso", help="SAML single sign-on.")
 
 
 def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,6 +69,33 @@ def user_create(org_key: str, email: str, password: str | None, role_name: str,
     membership = accounts.add_member(org, email, CLI_ACTOR, role=role, password=password,
                                      display_name=display_name)
     click.echo(f"{membership.account.email} is a member of {org.name} as {role.name}.")
+
+
+@user_cli.command("break-glass")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@click.option("--email", required=True)
+@click.option("--off", is_flag=True, help="Remove the break-glass mark instead.")
+@transactional
+def user_break_glass(org_key: str, email: str, off: bool) -> None:
+    """Mark a member as break-glass administrator (password sign-in while SSO is enforced)."""
+    org = organisations.get_by_key(org_key)
+    member = sso.find_member_by_email(org, email)
+    if member is None:
+        raise ServiceError(f"{email} is not a member of {org.name}.")
+    changed = sso.set_break_glass(member, not off, CLI_ACTOR)
+    states = {(True, True): "no longer", (True, False): "now", (False, True): "still not",
+              (False, False): "already"}
+    state = states[(changed, off)]
+    click.echo(f"{member.account.email} is {state} a break-glass administrator of {org.name}.")
+
+
+@sso_cli.command("check-certs")
+@transactional
+def sso_check_certs() -> None:
+    """Notify IAM administrators of IdP certificates expiring within 30 days (run daily)."""
+    with current_app.test_request_context():  # notification links are built with url_for
+        sent = sso.notify_expiring_certificates()
+    click.echo(f"{sent} notification(s) sent.")
 
 
 @scim_cli.command("rotate-token")
@@ -135,6 +163,6 @@ def demo(password: str) -> None:
 
 def register(app: Flask) -> None:
     """Add the command groups to the app's CLI."""
-    for group in (org_cli, user_cli, scim_cli, rollout_cli):
+    for group in (org_cli, user_cli, scim_cli, rollout_cli, sso_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)

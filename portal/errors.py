@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, make_response, render_template, request
+from markupsafe import escape
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -21,6 +22,11 @@ TITLES = {
     500: ("Something went wrong", "An unexpected error happened on our side. Nothing was changed."),
     503: ("Temporarily unavailable", "The service is briefly unavailable. Please try again in a minute."),
 }
+
+
+_BARE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{title} · Priverion DPMS</title></head><body>
+<main><h1>{title}</h1><p>{message}</p></main></body></html>"""
 
 
 def is_scim_request() -> bool:
@@ -40,13 +46,19 @@ def render_error(status: int, message: str | None = None) -> Response:
     nav_key = nav_key_for(request.endpoint)
     context = {"status": status, "title": title, "message": message or default_message,
                "nav_key": nav_key, "in_settings": nav_key is not None}
-    if request.headers.get("HX-Request"):
-        response = make_response(render_template("errors/_error.html", **context), status)
+    htmx = bool(request.headers.get("HX-Request"))
+    try:
+        body = render_template("errors/_error.html" if htmx else "errors/error.html", **context)
+    except Exception:  # the shell itself needs the database; when that is down, stay plain
+        from portal.extensions import db
+
+        db.session.rollback()
+        body = _BARE_PAGE.format(title=escape(title), message=escape(context["message"]))
+    response = make_response(body, status)
+    if htmx:
         # Let HTMX swap the error into the page instead of silently ignoring it.
         response.headers["HX-Retarget"] = "#flash-area"
         response.headers["HX-Reswap"] = "innerHTML"
-    else:
-        response = make_response(render_template("errors/error.html", **context), status)
     response.vary.add("HX-Request")
     if status == 503:
         response.headers["Retry-After"] = "30"

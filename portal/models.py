@@ -367,3 +367,46 @@ class Notification(db.Model):  # type: ignore[name-defined]
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SsoConfig(db.Model):  # type: ignore[name-defined]
+    """An organisation's SAML identity provider and whether SSO is enforced (one per org)."""
+
+    __tablename__ = "sso_config"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), unique=True
+    )
+    idp_entity_id: Mapped[str] = mapped_column(String(1024))
+    idp_sso_url: Mapped[str] = mapped_column(String(2048))
+    # One or more PEM certificates (several while the IdP rolls its signing key over).
+    idp_certificate: Mapped[str] = mapped_column(Text)
+    cert_subject: Mapped[str] = mapped_column(String(1000))
+    cert_not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    # SAML attribute holding the person's userName/email; None means the NameID.
+    user_id_attribute: Mapped[str | None] = mapped_column(String(300))
+    enforced: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
+    updated_by_label: Mapped[str] = mapped_column(String(320), default="")
+    last_test_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_test_summary: Mapped[str | None] = mapped_column(String(500))
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class UsedAssertion(db.Model):  # type: ignore[name-defined]
+    """A SAML assertion already consumed, kept until it expires so it cannot be replayed."""
+
+    __tablename__ = "used_assertion"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "assertion_id", name="uq_used_assertion_org_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    assertion_id: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -24,6 +24,8 @@ CSP = (
     "object-src 'none'"
 )
 ORG_SESSION_KEY = "org_id"
+# Set when the session was signed in through an organisation's SSO (that organisation's id).
+SSO_ORG_SESSION_KEY = "sso_org_id"
 
 
 @login_manager.user_loader
@@ -52,15 +54,20 @@ def _load_membership() -> Response | None:
         return None
     if not current_user.is_authenticated:
         return None
-    usable = accounts.usable_memberships(current_user)
+    usable = accounts.usable_memberships(current_user,
+                                         sso_org_id=session.get(SSO_ORG_SESSION_KEY))
     g.memberships = usable
     wanted = session.get(ORG_SESSION_KEY)
     current = next((m for m in usable if m.organisation_id == wanted), None)
     if current is None and wanted is not None:
-        # The membership this session was using has been deactivated or removed:
-        # the session stops working for that organisation on this very request.
+        # The membership this session was using has been deactivated or removed (or its
+        # organisation now enforces SSO): the session stops working there on this request.
         session.pop(ORG_SESSION_KEY, None)
-        flash("Your access to this organisation has been deactivated.", "error")
+        if any(o.id == wanted for o in accounts.sso_required_organisations(current_user)):
+            flash("This organisation now requires single sign-on. Sign in with SSO to "
+                  "continue.", "error")
+        else:
+            flash("Your access to this organisation has been deactivated.", "error")
         if not usable and not current_user.is_support_staff:
             logout_user()
             return redirect(url_for("auth.login"))  # type: ignore[return-value]

@@ -61,6 +61,11 @@
     }
   });
 
+  // Links marked data-auto-follow are followed at once (e.g. on to an IdP after "Sign in
+  // with SSO"); a plain navigation, which CSP form-action does not restrict.
+  var follow = document.querySelector("a[data-auto-follow]");
+  if (follow) { window.location.assign(follow.href); }
+
   // Give focus back to whatever opened a dialog when it closes (Escape, Cancel).
   document.addEventListener("close", function (event) {
     var dialog = event.target;

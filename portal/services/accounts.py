@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
-from portal.models import SOURCE_MANUAL, Account, MemberEmail, Membership, Organisation, Role
+from portal.models import (
+    SOURCE_MANUAL,
+    Account,
+    MemberEmail,
+    Membership,
+    Organisation,
+    Role,
+    SsoConfig,
+)
 from portal.services import audit
 from portal.services.errors import ServiceError
 
@@ -98,10 +106,12 @@ class SignInResult:
 
     account: Account | None
     usable_memberships: list[Membership]
+    # Organisations the account belongs to but must enter through SSO (enforced there).
+    sso_required: list[Organisation] = field(default_factory=list)
 
     @property
     def deactivated_everywhere(self) -> bool:
-        return self.account is not None and not self.usable_memberships
+        return self.account is not None and not self.usable_memberships and not self.sso_required
 
 
 def authenticate(email: str, password: str) -> SignInResult:
@@ -112,17 +122,39 @@ def authenticate(email: str, password: str) -> SignInResult:
         return SignInResult(None, [])
     if not check_password_hash(account.password_hash, password or ""):
         return SignInResult(None, [])
-    return SignInResult(account, usable_memberships(account))
+    return SignInResult(account, usable_memberships(account), sso_required_organisations(account))
 
 
-def usable_memberships(account: Account) -> list[Membership]:
-    """Return the memberships through which the account may use the portal now."""
-    return list(
-        db.session.scalars(
-            select(Membership)
-            .join(Organisation)
-            .where(Membership.account_id == account.id, Membership.active.is_(True),
-                   Membership.scim_deleted_at.is_(None))
-            .order_by(func.lower(Organisation.name))
-        )
+def usable_memberships(account: Account, *, sso_org_id: int | None = None) -> list[Membership]:
+    """Return the memberships through which the account may use the portal now.
+
+    A session signed in through an organisation's SSO reaches that organisation only (its
+    IdP vouches for nobody else's data). A password session reaches every organisation
+    except those enforcing SSO, where only break-glass administrators may use a password.
+    """
+    query = (
+        select(Membership)
+        .join(Organisation)
+        .outerjoin(SsoConfig, SsoConfig.organisation_id == Membership.organisation_id)
+        .where(Membership.account_id == account.id, Membership.active.is_(True),
+               Membership.scim_deleted_at.is_(None))
+        .order_by(func.lower(Organisation.name))
     )
+    if sso_org_id is not None:
+        query = query.where(Membership.organisation_id == sso_org_id)
+    else:
+        query = query.where(or_(SsoConfig.id.is_(None), SsoConfig.enforced.is_(False),
+                                Membership.is_break_glass.is_(True)))
+    return list(db.session.scalars(query))
+
+
+def sso_required_organisations(account: Account) -> list[Organisation]:
+    """Return the organisations where this account is active but must sign in through SSO."""
+    return list(db.session.scalars(
+        select(Organisation)
+        .join(Membership, Membership.organisation_id == Organisation.id)
+        .join(SsoConfig, SsoConfig.organisation_id == Organisation.id)
+        .where(Membership.account_id == account.id, Membership.active.is_(True),
+               Membership.scim_deleted_at.is_(None), Membership.is_break_glass.is_(False),
+               SsoConfig.enforced.is_(True))
+        .order_by(func.lower(Organisation.name))))
