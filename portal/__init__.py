@@ -40,13 +40,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     ratelimit.init_app(app)
 
-    from portal import auth, errors, home, iam, security, settings, sso_signin, support
+    from portal import auth, errors, home, iam, people, security, settings, sso_signin, support
     from scim_api import bp as scim_bp
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(iam.bp)
+    app.register_blueprint(people.bp)
+    app.register_blueprint(people.groups_bp)
     app.register_blueprint(support.bp)
     app.register_blueprint(sso_signin.bp)  # its ACS view is CSRF-exempt (the IdP posts it)
     app.register_blueprint(scim_bp)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Organisation, ScimToken
 from portal.permissions import MEMBER
-from portal.services import accounts, organisations, roles, scim_tokens, sso
+from portal.services import accounts, group_roles, organisations, roles, scim_tokens, sso
 from portal.services.audit import CLI_ACTOR
 from portal.services.errors import ServiceError
 
@@ -24,6 +24,7 @@ user_cli = AppGroup("user", help="People who can sign in.")
 scim_cli = AppGroup("scim", help="SCIM endpoint and token.")
 rollout_cli = AppGroup("rollout", help="SCIM rollout state per organisation.")
 sso_cli = AppGroup("sso", help="SAML single sign-on.")
+roles_cli = AppGroup("roles", help="Roles and group-to-role mappings.")
 
 
 def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -149,6 +150,37 @@ def rollout_disable(org_key: str) -> None:
     click.echo(f"SCIM {'withdrawn' if changed else 'was already withdrawn'} for {org.name}.")
 
 
+@roles_cli.command("map-group")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@click.option("--group", "group_name", required=True, help="The group's display name.")
+@click.option("--role", "role_name", required=True, help="The role's name.")
+@transactional
+def roles_map_group(org_key: str, group_name: str, role_name: str) -> None:
+    """Give every member of a group a role while they are in the group."""
+    org = organisations.get_by_key(org_key)
+    group = group_roles.find_group(org, group_name)
+    role = roles.get_role(role_name)
+    changed = group_roles.map_group(group, role, CLI_ACTOR)
+    state = "now hold" if changed else "already held"
+    click.echo(f"Members of {group.display_name!r} in {org.name} {state} {role.name!r}.")
+
+
+@roles_cli.command("unmap-group")
+@click.option("--org", "org_key", required=True, help="Organisation key.")
+@click.option("--group", "group_name", required=True, help="The group's display name.")
+@click.option("--role", "role_name", required=True, help="The role's name.")
+@transactional
+def roles_unmap_group(org_key: str, group_name: str, role_name: str) -> None:
+    """Stop giving a group's members a role (refused if nobody could manage IAM after)."""
+    org = organisations.get_by_key(org_key)
+    group = group_roles.find_group(org, group_name)
+    role = roles.get_role(role_name)
+    changed = group_roles.unmap_group(group, role, CLI_ACTOR)
+    state = "no longer hold" if changed else "did not hold"
+    click.echo(f"Members of {group.display_name!r} in {org.name} {state} {role.name!r} "
+               "through this group.")
+
+
 @click.command("demo")
 @click.option("--password", default="demo-password-1", show_default=True)
 @with_appcontext
@@ -163,6 +195,6 @@ def demo(password: str) -> None:
 
 def register(app: Flask) -> None:
     """Add the command groups to the app's CLI."""
-    for group in (org_cli, user_cli, scim_cli, rollout_cli, sso_cli):
+    for group in (org_cli, user_cli, scim_cli, rollout_cli, sso_cli, roles_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)

@@ -329,7 +329,11 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
     """An append-only record of an administrative or lifecycle event."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_org_created", "organisation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_event_org_created", "organisation_id", "created_at"),
+        # A person's or group's history on the People and Groups screens.
+        Index("ix_audit_event_org_target", "organisation_id", "target_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int | None] = mapped_column(

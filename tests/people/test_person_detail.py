@@ -1,0 +1,202 @@
+"""One person's page: role sources, the IdP badge, read-only SCIM fields, manual roles, history."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import AuditEvent, Membership, MembershipRole, Organisation
+from portal.permissions import ADMINISTRATOR, IT_ADMINISTRATOR, MEMBER
+from portal.services import roles
+from portal.services.audit import CLI_ACTOR
+from tests.conftest import csrf_from
+from tests.people.conftest import Directory
+
+
+def _get(app: Flask, public_id: str) -> Membership:
+    with app.app_context():
+        member = db.session.scalar(select(Membership).where(Membership.public_id == public_id))
+        db.session.expunge(member)
+        return member
+
+
+def _admin_id(app: Flask) -> str:
+    with app.app_context():
+        return db.session.scalar(select(Membership.public_id)
+                                 .where(Membership.user_name_lower == "it-admin@acme.example"))
+
+
+def _count(app: Flask, action: str) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(AuditEvent)
+                                 .where(AuditEvent.action == action)) or 0
+
+
+def _role_rows(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<tr data-role="([^"]+)" data-source="(manual|group)">', html)
+
+
+def test_detail_shows_every_role_and_where_it_comes_from(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
+    it = directory.group(acme, "IT Admins", members=[ann], roles_=[IT_ADMINISTRATOR])
+    directory.group(acme, "Ops", members=[ann], roles_=[IT_ADMINISTRATOR, MEMBER])
+    with app.app_context():
+        member = db.session.scalar(select(Membership).where(Membership.public_id == ann))
+        roles.grant_manual_role(member, roles.get_role(MEMBER), CLI_ACTOR)
+        db.session.commit()
+    html = admin_client.get(f"/people/{ann}").get_data(as_text=True)
+    assert _role_rows(html) == [(IT_ADMINISTRATOR, "group"), (IT_ADMINISTRATOR, "group"),
+                                (MEMBER, "manual"), (MEMBER, "group")]
+    assert f'via group <a href="/groups/{it}">IT Admins</a>' in html
+    assert "Ann Lee" in html and "ann@acme.example" in html
+
+
+def test_scim_managed_member_has_a_read_only_profile_with_the_idp_badge(
+    admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
+    html = admin_client.get(f"/people/{ann}").get_data(as_text=True)
+    assert "Managed by your identity provider" in html
+    assert 'data-testid="idp-badge"' in html
+    assert f'action="/people/{ann}/profile"' not in html and "Edit profile" not in html
+    assert 'data-field="display_name">Ann Lee<' in html
+
+
+def test_manual_member_has_no_idp_badge_and_an_editable_profile(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    html = admin_client.get(f"/people/{_admin_id(app)}").get_data(as_text=True)
+    assert 'data-testid="idp-badge"' not in html
+    assert "Edit profile" in html and 'name="given_name"' in html
+
+
+def test_server_refuses_changes_to_idp_owned_fields_of_a_scim_member(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
+    before = _get(app, ann)
+    token = csrf_from(admin_client.get(f"/people/{ann}").data)
+    response = admin_client.post(f"/people/{ann}/profile", data={
+        "csrf_token": token, "display_name": "Mallory", "department": "Finance"})
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "Display name, Department: managed by your identity provider" in html
+    assert "Nothing was changed" in html
+    after = _get(app, ann)
+    assert (after.display_name, after.department, after.version, after.updated_at) == \
+        ("Ann Lee", None, before.version, before.updated_at)
+    assert _count(app, "member.profile_updated") == 0
+
+
+def test_manual_member_profile_is_saved_and_audited(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    admin = _admin_id(app)
+    token = csrf_from(admin_client.get(f"/people/{admin}").data)
+    response = admin_client.post(f"/people/{admin}/profile", data={
+        "csrf_token": token, "display_name": " Ada Admin ", "given_name": "Ada",
+        "family_name": "", "title": "CISO", "department": "",
+        "user_name": "evil@acme.example", "active": "false"})  # not editable: ignored
+    assert response.status_code == 302
+    member = _get(app, admin)
+    assert (member.display_name, member.given_name, member.title) == ("Ada Admin", "Ada", "CISO")
+    assert member.user_name == "it-admin@acme.example" and member.active
+    assert member.version == 2
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent)
+                                  .where(AuditEvent.action == "member.profile_updated"))
+        assert event.target_id == admin
+        assert event.details == {"fields": ["display_name", "given_name", "title"]}
+    assert b"Profile saved." in admin_client.get(f"/people/{admin}").data
+
+
+def test_too_long_profile_value_is_a_clear_error_and_saves_nothing(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    admin = _admin_id(app)
+    token = csrf_from(admin_client.get(f"/people/{admin}").data)
+    response = admin_client.post(f"/people/{admin}/profile", data={
+        "csrf_token": token, "title": "x" * 201, "given_name": "Ada"})
+    assert response.status_code == 422
+    assert b"Job title can have at most 200 characters." in response.data
+    assert _get(app, admin).given_name is None
+
+
+def test_history_lists_this_members_audit_events_only(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example")
+    bob = directory.scim_member(acme, "bob@acme.example")
+    with app.app_context():
+        for public_id in (ann, bob):
+            member = db.session.scalar(select(Membership).where(Membership.public_id == public_id))
+            roles.grant_manual_role(member, roles.get_role(MEMBER), CLI_ACTOR)
+        db.session.commit()
+    html = admin_client.get(f"/people/{ann}").get_data(as_text=True)
+    history = html[html.index("Provisioning history"):]
+    assert history.count('data-action="member.role_granted"') == 1
+    assert "role: Member" in history and "command line" in history
+
+
+def test_granting_and_revoking_a_manual_role_through_the_page(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example")
+    with app.app_context():
+        role_id = roles.get_role(ADMINISTRATOR).id
+    token = csrf_from(admin_client.get(f"/people/{ann}").data)
+    granted = admin_client.post(f"/people/{ann}/roles", data={"csrf_token": token,
+                                                             "role_id": role_id})
+    assert granted.status_code == 302
+    assert directory.roles_of(ann) == {ADMINISTRATOR}
+    assert "now holds Administrator" in admin_client.get(f"/people/{ann}").get_data(as_text=True)
+    fragment = admin_client.post(f"/people/{ann}/roles/{role_id}/revoke",
+                                 data={"csrf_token": token}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment.data.startswith(b'<section class="card" id="member-roles"')
+    assert b'data-testid="no-roles"' in fragment.data
+    assert directory.roles_of(ann) == set()
+    assert _count(app, "member.role_granted") == 2  # the IT admin's own, then Ann's
+    assert _count(app, "member.role_revoked") == 1
+
+
+def test_revoking_the_last_iam_admins_role_is_refused_next_to_the_form(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    admin = _admin_id(app)
+    with app.app_context():
+        role_id = roles.get_role(IT_ADMINISTRATOR).id
+    token = csrf_from(admin_client.get(f"/people/{admin}").data)
+    for headers in ({}, {"HX-Request": "true"}):
+        response = admin_client.post(f"/people/{admin}/roles/{role_id}/revoke",
+                                     data={"csrf_token": token}, headers=headers)
+        assert response.status_code == 422
+        html = response.get_data(as_text=True)
+        error = re.search(r'<p class="field-error" id="role-error"[^>]*>([^<]+)</p>', html)
+        assert error and "nobody who can manage Identity &amp; Access Management" in error[1]
+        assert ("<html" in html) is (not headers)
+        if headers:  # app.js swaps a 4xx fragment in only when the server marks it so
+            assert response.headers["HX-Reswap"] == "outerHTML"
+    with app.app_context():
+        member = db.session.scalar(select(Membership).where(Membership.public_id == admin))
+        assert db.session.get(MembershipRole, (member.id, role_id)) is not None
+    assert _count(app, "member.role_revoked") == 0
+
+
+def test_granting_a_role_that_does_not_exist_is_a_clear_error(
+    admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example")
+    token = csrf_from(admin_client.get(f"/people/{ann}").data)
+    for value in ("999999", "not-a-number", ""):
+        response = admin_client.post(f"/people/{ann}/roles",
+                                     data={"csrf_token": token, "role_id": value})
+        assert response.status_code == 422, value
+        assert b'data-testid="role-error"' in response.data
+    assert directory.roles_of(ann) == set()
