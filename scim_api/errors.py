@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from flask import Response
+from flask import Blueprint, Response
+
+from portal.services.errors import Conflict, NotFound, ServiceError
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 SCIM_CONTENT_TYPE = "application/scim+json"
@@ -36,3 +38,25 @@ def scim_error_response(status: int, detail: str, scim_type: str | None = None) 
     if status == 503:
         response.headers["Retry-After"] = "30"
     return response
+
+
+def service_error_response(exc: ServiceError) -> Response:
+    """Map a service rule to its SCIM status: 404, 409 uniqueness, else 400 invalidValue."""
+    if isinstance(exc, NotFound):
+        return scim_error_response(404, str(exc))
+    if isinstance(exc, Conflict):
+        return scim_error_response(409, str(exc), "uniqueness")
+    return scim_error_response(400, str(exc), "invalidValue")
+
+
+def scim_content_type(response: Response) -> Response:
+    """Label every SCIM response application/scim+json (an after_request hook)."""
+    response.headers["Content-Type"] = SCIM_CONTENT_TYPE
+    return response
+
+
+def register(bp: Blueprint) -> None:
+    """Answer SCIM and service errors raised in the blueprint with SCIM Error bodies."""
+    bp.register_error_handler(
+        ScimError, lambda exc: scim_error_response(exc.status, exc.detail, exc.scim_type))
+    bp.register_error_handler(ServiceError, service_error_response)

@@ -146,3 +146,118 @@ def directory(app: Flask) -> Directory:
             found.groups[name] = group.id
             found.ids[name] = group.public_id
         return found
+
+
+# ---- the SCIM API over the test client ---------------------------------------------------
+
+SCIM_JSON = "application/scim+json"
+
+
+@dataclass
+class Scim:
+    """Calls one organisation's SCIM API with its bearer token, as an IdP would."""
+
+    app: Flask
+    client: Any
+    org_id: int
+    key: str
+    token: str
+    user_agent: str = "pytest-idp/1.0"
+
+    @property
+    def base(self) -> str:
+        return f"/scim/v2/{self.key}"
+
+    def request(self, method: str, path: str, body: Any = None, *, token: str | None = None,
+                headers: dict[str, str] | None = None, raw: bytes | str | None = None,
+                content_type: str = SCIM_JSON) -> Any:
+        """Send a request; `body` goes out as JSON, `raw` as given."""
+        import json as _json
+
+        sent = {"Authorization": f"Bearer {self.token if token is None else token}",
+                "User-Agent": self.user_agent, **(headers or {})}
+        data = raw if raw is not None else (None if body is None else _json.dumps(body))
+        if data is not None:
+            sent["Content-Type"] = content_type
+        url = path if path.startswith("/scim/") else self.base + path
+        return self.client.open(url, method=method, data=data, headers=sent)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path: str, *operations: dict[str, Any], **kw: Any) -> Any:
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": list(operations)}
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    def create_user(self, user_name: str, **attrs: Any) -> dict[str, Any]:
+        """POST a User and return the created resource."""
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name, **attrs}
+        response = self.post("/Users", body)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        created: dict[str, Any] = response.get_json(force=True)
+        return created
+
+    def create_group(self, name: str, members: list[str] | None = None,
+                     **attrs: Any) -> dict[str, Any]:
+        """POST a Group and return the created resource."""
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name,
+                "members": [{"value": m} for m in members or []], **attrs}
+        response = self.post("/Groups", body)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        created: dict[str, Any] = response.get_json(force=True)
+        return created
+
+    def member(self, user_id: str) -> Membership:
+        """Return the stored membership behind a SCIM User id (detached)."""
+        with self.app.app_context():
+            found = db.session.scalar(select(Membership).where(Membership.public_id == user_id))
+            assert found is not None
+            _ = (found.emails, found.account)
+            db.session.expunge_all()
+            return found
+
+    def group_member_ids(self, group_id: str) -> set[str]:
+        """Return the SCIM ids of a group's members, straight from the database."""
+        with self.app.app_context():
+            return set(db.session.scalars(
+                select(Membership.public_id)
+                .join(GroupMember, GroupMember.membership_id == Membership.id)
+                .join(Group, Group.id == GroupMember.group_id)
+                .where(Group.public_id == group_id)))
+
+
+def make_scim(app: Flask, name: str = "Acme Corp", *, released: bool = True,
+              client: Any = None) -> Scim:
+    """Create an organisation with a SCIM token and return a Scim caller for it."""
+    from portal.services import organisations, scim_tokens
+    from portal.services.audit import CLI_ACTOR
+
+    with app.app_context():
+        org = organisations.create_organisation(name, CLI_ACTOR, released=released)
+        issued = scim_tokens.issue_token(org, CLI_ACTOR)
+        db.session.commit()
+        scim = Scim(app, client or app.test_client(), org.id, org.key, issued.plaintext)
+    return scim
+
+
+@pytest.fixture
+def scim(app: Flask) -> Scim:
+    """The SCIM API of a released organisation, called with its valid token."""
+    return make_scim(app)
+
+
+@pytest.fixture
+def other_scim(app: Flask) -> Scim:
+    """The SCIM API of a second organisation (for isolation tests)."""
+    return make_scim(app, "Globex")

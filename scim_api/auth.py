@@ -1,0 +1,92 @@
+"""Bearer authentication in front of every SCIM request, and who the caller is.
+
+The organisation key in the URL and the token must belong together; the token is
+looked up by its digest (portal.services.scim_tokens) and never logged or echoed.
+"""
+
+from __future__ import annotations
+
+from flask import Response, g, request
+
+from portal import ratelimit
+from portal.extensions import db
+from portal.models import Organisation
+from portal.security import record_regardless
+from portal.services import scim_tokens
+from portal.services.audit import Actor
+from scim_api.errors import scim_error_response
+
+UNAUTHORIZED_DETAIL = (
+    "Authentication failed: send the organisation's SCIM token as 'Authorization: Bearer "
+    "<token>' to this organisation's SCIM base URL."
+)
+NOT_RELEASED_DETAIL = (
+    "SCIM is not yet available for this organisation. Ask your Priverion contact about the "
+    "rollout; nothing was changed."
+)
+DEFAULT_CLIENT = "identity provider"
+
+
+def presented_token() -> str | None:
+    """Return the bearer token of the request, if it carries one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+def scim_actor(user_agent: str | None) -> Actor:
+    """Return the audit actor for a SCIM client, labelled by its User-Agent."""
+    agent = " ".join((user_agent or "").split())[:200] or DEFAULT_CLIENT
+    return Actor(label=f"SCIM: {agent}")
+
+
+def authenticate(org_key: str | None = None) -> Response | None:
+    """Refuse the request unless it carries the organisation's valid token (a before_request)."""
+    org_key = (request.view_args or {}).get("org_key", org_key) or ""
+    token = presented_token()
+    found = scim_tokens.verify_token(org_key, token) if token else None
+    if found is None:
+        return _refuse(org_key)
+    org = db.session.get(Organisation, found.organisation_id)
+    if org is None:  # pragma: no cover - the token row cascades with its organisation
+        return scim_error_response(401, UNAUTHORIZED_DETAIL)
+    if not org.scim_released:
+        return scim_error_response(403, NOT_RELEASED_DETAIL)
+    agent = request.headers.get("User-Agent")
+    # Recorded even when the request then fails (a 409 still used the token).
+    record_regardless(lambda response: scim_tokens.note_use(found, agent))
+    g.scim_org = org
+    g.scim_actor = scim_actor(request.headers.get("User-Agent"))
+    return None
+
+
+def _refuse(org_key: str) -> Response:
+    """Answer a failed authentication: 401, or 429 once this client or URL failed too often.
+
+    Only failures count, and they are checked after the token: a valid token is never
+    refused because someone else failed from the same address or against the same URL.
+    """
+    budgets = ((ratelimit.SCIM_AUTH_PER_ADDRESS, ratelimit.client_address()),
+               (ratelimit.SCIM_AUTH_PER_ORG, org_key[:64]))
+    wait = ratelimit.retry_after(*budgets)
+    if wait is not None:
+        response = scim_error_response(429, "Too many failed authentication attempts; retry "
+                                            "after the time in Retry-After.", "tooMany")
+        response.headers["Retry-After"] = str(wait)
+        return response
+    ratelimit.record_failure(*budgets)
+    return scim_error_response(401, UNAUTHORIZED_DETAIL)
+
+
+def current_org() -> Organisation:
+    """Return the organisation the authenticated SCIM request acts for."""
+    org: Organisation = g.scim_org
+    return org
+
+
+def current_actor() -> Actor:
+    """Return the audit actor of the authenticated SCIM request."""
+    actor: Actor = g.scim_actor
+    return actor

@@ -1,0 +1,232 @@
+"""Reading User and Group bodies as real IdPs send them, into typed service input.
+
+Deliberately lenient (see docs IDP-COMPAT.md): attribute names in any case, `null` as
+unset, `"True"`/`"False"` strings, a multi-valued attribute sent as one object
+(OneLogin), URN-prefixed keys, unknown schema URNs, a malformed enterprise URN and the
+read-only `id`/`meta`/`groups` ignored, `password` ignored (never stored). scim2-models'
+pydantic models reject several of these payloads, which is why this module does not
+validate bodies with them; it checks every value's type and length instead, so a bad
+body is a 400 `invalidValue` and never a database error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from portal.models import Membership
+from portal.services.scim_users import EmailData, UserData
+from scim_api.errors import ScimError
+from scim_api.schema import (
+    CORE_GROUP,
+    CORE_USER,
+    EMAIL_MAX,
+    EMAIL_TYPE_MAX,
+    ENTERPRISE_STRINGS,
+    ENTERPRISE_USER,
+    EXTRA_MULTI,
+    EXTRA_TEXT_LIMIT,
+    GROUP_EXTERNAL_ID_MAX,
+    GROUP_NAME_MAX,
+    NAME_PARTS,
+    USER_NAME_MAX,
+    USER_STRINGS,
+    column_length,
+)
+
+_CORE_PREFIXES = (CORE_USER.lower() + ":", CORE_GROUP.lower() + ":")
+_ENTERPRISE = ENTERPRISE_USER.lower()
+
+
+def invalid(detail: str) -> ScimError:
+    """Return a 400 invalidValue error."""
+    return ScimError(detail, scim_type="invalidValue")
+
+
+def text(value: Any, label: str, limit: int) -> str | None:
+    """Read a string attribute: None or "" unset, numbers as text, anything else refused."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise invalid(f"{label} must be a string.")
+    if "\x00" in value:
+        raise invalid(f"{label} must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(f"{label} is not valid Unicode text.") from None
+    if len(value) > limit:
+        raise invalid(f"{label} is longer than {limit} characters.")
+    return value or None
+
+
+def boolean(value: Any, label: str) -> bool | None:
+    """Read a boolean, accepting Entra's and OneLogin's "True"/"false" strings."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise invalid(f"{label} must be true or false.")
+
+
+def items(value: Any, label: str) -> list[dict[str, Any]]:
+    """Read a multi-valued attribute: a list, or one object (OneLogin), of objects."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise invalid(f"{label} must be a list of objects.")
+    result = []
+    for item in value:
+        if isinstance(item, str):
+            item = {"value": item}
+        if not isinstance(item, dict):
+            raise invalid(f"Each entry of {label} must be an object.")
+        result.append({k.lower(): v for k, v in item.items() if isinstance(k, str)})
+    return result
+
+
+def split_user_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a User body into core and enterprise attributes, keyed by lower-case name."""
+    core: dict[str, Any] = {}
+    enterprise: dict[str, Any] = {}
+    for key, value in body.items():
+        if not isinstance(key, str):
+            continue
+        lower = key.lower()
+        if lower == _ENTERPRISE:
+            if isinstance(value, dict):
+                enterprise.update({k.lower(): v for k, v in value.items() if isinstance(k, str)})
+            elif value is not None:
+                raise invalid(f"{ENTERPRISE_USER} must be an object.")
+        elif lower.startswith(_ENTERPRISE + ":"):
+            enterprise[lower[len(_ENTERPRISE) + 1:]] = value
+        elif lower.startswith(_CORE_PREFIXES):
+            core[lower.rsplit(":", 1)[1]] = value
+        elif not lower.startswith("urn:"):  # unknown or malformed schema URNs are ignored
+            core[lower] = value
+    return core, enterprise
+
+
+def _length(column: str) -> int:
+    return column_length(Membership, column)
+
+
+def _emails(value: Any) -> list[EmailData]:
+    emails: list[EmailData] = []
+    for item in items(value, "emails"):
+        address = text(item.get("value"), "emails.value", EMAIL_MAX)
+        if address is None:  # OneLogin templates send empty secondary emails
+            continue
+        primary = bool(boolean(item.get("primary"), "emails.primary"))
+        if primary and any(e.primary for e in emails):
+            primary = False  # RFC 7643 §2.4: "primary" true at most once
+        emails.append(EmailData(value=address, primary=primary,
+                                type=text(item.get("type"), "emails.type", EMAIL_TYPE_MAX),
+                                display=text(item.get("display"), "emails.display", EMAIL_MAX)))
+    return emails
+
+
+def _extra(name: str, value: Any) -> list[dict[str, Any]]:
+    parts = {part.lower(): part for part in EXTRA_MULTI[name]}
+    result = []
+    for item in items(value, name):
+        entry: dict[str, Any] = {}
+        for key, raw in item.items():
+            part = parts.get(key)
+            if part == "primary":
+                flag = boolean(raw, f"{name}.primary")
+                if flag is not None:
+                    entry[part] = flag
+            elif part is not None and (clean := text(raw, f"{name}.{part}", EXTRA_TEXT_LIMIT)):
+                entry[part] = clean
+        if entry:
+            result.append(entry)
+    return result
+
+
+def manager_id(value: Any) -> str | None:
+    """Read the manager: a bare id (Entra), {"value": id}, a list of those, or "" to remove."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        lowered = {k.lower(): v for k, v in value.items() if isinstance(k, str)}
+        value = lowered.get("value")
+        if value in (None, "") and isinstance(lowered.get("$ref"), str):
+            value = lowered["$ref"].rstrip("/").rsplit("/", 1)[-1]
+    return text(value, "manager", 100)
+
+
+def user_data(body: Mapping[str, Any], *, creating: bool) -> UserData:
+    """Read a POST/PUT User body; a PUT without `active` leaves it unchanged."""
+    core, enterprise = split_user_body(body)
+    user_name = text(core.get("username"), "userName", USER_NAME_MAX)
+    user_name = (user_name or "").strip()
+    if not user_name:
+        raise invalid("userName is required.")
+    profile: dict[str, str | None] = {}
+    for key, column in USER_STRINGS.items():
+        if key != "externalId":
+            profile[column] = text(core.get(key.lower()), key, _length(column))
+    name = core.get("name")
+    if isinstance(name, str):
+        name = {"formatted": name}
+    if name is not None and not isinstance(name, dict):
+        raise invalid("name must be an object.")
+    name = {k.lower(): v for k, v in (name or {}).items() if isinstance(k, str)}
+    for key, column in NAME_PARTS.items():
+        profile[column] = text(name.get(key.lower()), f"name.{key}", _length(column))
+    for key, column in ENTERPRISE_STRINGS.items():
+        profile[column] = text(enterprise.get(key.lower()), key, _length(column))
+    active = boolean(core.get("active"), "active")
+    return UserData(
+        user_name=user_name,
+        active=True if active is None and creating else active,
+        external_id=text(core.get("externalid"), "externalId", _length("external_id")),
+        profile=profile,
+        emails=_emails(core.get("emails")),
+        extra={name: _extra(name, core.get(name.lower())) for name in EXTRA_MULTI},
+        manager_id=manager_id(enterprise.get("manager")),
+    )
+
+
+@dataclass
+class GroupData:
+    """A Group body: its name, externalId and (when sent) the full member list."""
+
+    display_name: str
+    external_id: str | None
+    member_ids: list[str] | None
+
+
+def member_ids(value: Any) -> list[str]:
+    """Read a members value: objects with `value` (or `$ref`), or bare ids."""
+    ids = []
+    for item in items(value, "members"):
+        member = item.get("value")
+        if member in (None, "") and isinstance(item.get("$ref"), str):
+            member = item["$ref"].rstrip("/").rsplit("/", 1)[-1]
+        member = text(member, "members.value", 100)
+        if not member:
+            raise invalid("Each member needs a value (the User id).")
+        ids.append(member)
+    return ids
+
+
+def group_data(body: Mapping[str, Any]) -> GroupData:
+    """Read a POST/PUT Group body; without `members` the member list is left alone."""
+    core = {key.lower().rsplit(":", 1)[-1] if key.lower().startswith(_CORE_PREFIXES)
+            else key.lower(): value for key, value in body.items() if isinstance(key, str)}
+    name = (text(core.get("displayname"), "displayName", GROUP_NAME_MAX) or "").strip()
+    if not name:
+        raise invalid("displayName is required.")
+    members = core.get("members")
+    return GroupData(
+        display_name=name,
+        external_id=text(core.get("externalid"), "externalId", GROUP_EXTERNAL_ID_MAX),
+        member_ids=None if "members" not in core else member_ids(members),
+    )

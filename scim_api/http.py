@@ -1,0 +1,193 @@
+"""The SCIM wire: reading JSON bodies, query parameters, ETags, and writing responses.
+
+Bodies are parsed whatever the Content-Type says (IdPs send `application/scim+json`,
+`application/json`, with or without a charset, and Flask's `get_json()` ignores the first
+unless forced), within a size limit and a nesting limit, so hostile input is a SCIM 4xx
+and never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Response, current_app, request
+
+from scim_api.errors import SCIM_CONTENT_TYPE, ScimError
+
+MAX_DEPTH = 32
+DEFAULT_COUNT = 100
+MAX_COUNT = 1000
+MAX_START_INDEX = 2**31
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Return whether the JSON value nests deeper than the limit (iteratively)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def read_body() -> bytes:
+    """Return the raw request body, or raise 413 when it is over SCIM_MAX_BODY_BYTES."""
+    limit = int(current_app.config.get("SCIM_MAX_BODY_BYTES", 1024 * 1024))
+    if request.content_length is not None and request.content_length > limit:
+        raise ScimError(f"The request body is larger than {limit} bytes.", status=413)
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ScimError(f"The request body is larger than {limit} bytes.", status=413)
+    return data
+
+
+def json_body(*, required: bool = True) -> Any:
+    """Parse the request body as JSON, or raise a SCIM 400 invalidSyntax."""
+    data = read_body()
+    if not data.strip():
+        if not required:
+            return None
+        raise ScimError("The request needs a JSON body.", scim_type="invalidSyntax")
+    try:
+        value = json.loads(data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ScimError("The JSON body is nested too deeply.", scim_type="invalidSyntax") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, huge integers
+        raise ScimError(f"The body is not valid JSON: {str(exc)[:200]}",
+                        scim_type="invalidSyntax") from None
+    if _depth_exceeds(value, MAX_DEPTH):
+        raise ScimError(f"The JSON body nests deeper than {MAX_DEPTH} levels.",
+                        scim_type="invalidSyntax")
+    return value
+
+
+def json_object(*, required: bool = True) -> dict[str, Any]:
+    """Parse the request body as a JSON object."""
+    value = json_body(required=required)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise ScimError("The JSON body must be an object.", scim_type="invalidSyntax")
+    return value
+
+
+def _int_param(raw: Any, name: str) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, bool):
+        raise ScimError(f"{name} must be an integer.", scim_type="invalidValue")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    text = str(raw).strip()
+    if not text.lstrip("+-").isdigit() or len(text) > 30:
+        raise ScimError(f"{name} must be an integer, not {text[:40]!r}.",
+                        scim_type="invalidValue")
+    return int(text)
+
+
+def page_params(start_raw: Any, count_raw: Any) -> tuple[int, int]:
+    """Return (startIndex, count), clamped as RFC 7644 §3.4.2.4 says."""
+    start = _int_param(start_raw, "startIndex")
+    count = _int_param(count_raw, "count")
+    start = 1 if start is None or start < 1 else min(start, MAX_START_INDEX)
+    count = DEFAULT_COUNT if count is None else max(0, min(count, MAX_COUNT))
+    return start, count
+
+
+def attribute_list(raw: Any, name: str) -> list[str]:
+    """Read `attributes`/`excludedAttributes`: a comma-separated string or a JSON list."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        items: list[Any] = raw.split(",")
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise ScimError(f"{name} must be a list of attribute names.", scim_type="invalidValue")
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ScimError(f"{name} must contain attribute names.", scim_type="invalidValue")
+        if item.strip():
+            names.append(item.strip())
+    return names
+
+
+def query_arg(name: str) -> str | None:
+    """Return a query parameter by name, case-insensitively (IdPs vary the case)."""
+    value = request.args.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in request.args.items() if k.lower() == lowered), None)
+    if value and value.endswith("?") and request.query_string.endswith(b"?"):
+        value = value[:-1]  # OneLogin: a "?" appended to a URL that already has a query
+    return value
+
+
+def lookup(body: Mapping[str, Any], name: str) -> Any:
+    """Return a body member by name, case-insensitively (RFC 7643 §2.1)."""
+    if name in body:
+        return body[name]
+    lowered = name.lower()
+    for key, value in body.items():
+        if isinstance(key, str) and key.lower() == lowered:
+            return value
+    return None
+
+
+def etag_of(version: int) -> str:
+    """Return the weak entity tag of a resource version."""
+    return f'W/"{version}"'
+
+
+def _tags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/").strip() for tag in header.split(",") if tag.strip()}
+
+
+def check_if_match(version: int) -> None:
+    """Refuse a write with 412 when If-Match names another version of the resource."""
+    header = request.headers.get("If-Match")
+    if not header:
+        return
+    tags = _tags(header)
+    if "*" in tags or f'"{version}"' in tags:
+        return
+    raise ScimError("The resource has changed since you read it (If-Match does not match its "
+                    "current version). Nothing was changed; read it again and retry.",
+                    status=412)
+
+
+def not_modified(version: int) -> bool:
+    """Return whether If-None-Match already names the current version (for GET)."""
+    header = request.headers.get("If-None-Match")
+    return header is not None and bool({"*", f'"{version}"'} & _tags(header))
+
+
+def scim_response(body: Any, status: int = 200, *, location: str | None = None,
+                  version: int | None = None) -> Response:
+    """Return a SCIM JSON response, with Location and ETag when given."""
+    response = Response(json.dumps(body), status=status,
+                        content_type=SCIM_CONTENT_TYPE)
+    if location:
+        response.headers["Location"] = location
+    if version is not None:
+        response.headers["ETag"] = etag_of(version)
+    return response
+
+
+def empty_response(status: int = 204) -> Response:
+    """Return an empty response (DELETE, 304)."""
+    response = Response(b"", status=status)
+    response.headers["Content-Type"] = SCIM_CONTENT_TYPE
+    return response

@@ -1,0 +1,164 @@
+"""Listing and searching (RFC 7644 §3.4.2, §3.4.3): filter, sort, paginate, project.
+
+Filters reach SQL only through scim_api.filters (an allow-list of columns); this module
+adds the organisation scope, the stable order (ties broken by id) and 1-based paging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func
+
+from portal.extensions import db
+from portal.models import Group, Membership, Organisation
+from portal.services.scim_groups import scim_groups
+from portal.services.scim_users import scim_users
+from scim_api.errors import ScimError
+from scim_api.filters import group_filter_clause, parse_filter, sort_column, user_filter_clause
+from scim_api.http import attribute_list, lookup, page_params, query_arg
+from scim_api.projection import Projection
+from scim_api.schema import LIST_RESPONSE
+from scim_api.serialize import group_document, load_members, load_user_parts, user_document
+
+
+@dataclass
+class ListQuery:
+    """What a list or search request asks for."""
+
+    filter: str | None
+    start: int
+    count: int
+    sort_by: str | None
+    descending: bool
+    projection: Projection
+
+
+def _sort_order(raw: Any) -> bool:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return False
+    if isinstance(raw, str) and raw.strip().lower() in ("ascending", "descending"):
+        return raw.strip().lower() == "descending"
+    raise ScimError("sortOrder must be 'ascending' or 'descending'.", scim_type="invalidValue")
+
+
+def _text_param(raw: Any, name: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ScimError(f"{name} must be a string.", scim_type="invalidValue")
+    return raw if raw.strip() else None
+
+
+def query_from_args() -> ListQuery:
+    """Read a GET list request's query parameters."""
+    start, count = page_params(query_arg("startIndex"), query_arg("count"))
+    return ListQuery(
+        filter=_text_param(query_arg("filter"), "filter"),
+        start=start, count=count,
+        sort_by=_text_param(query_arg("sortBy"), "sortBy"),
+        descending=_sort_order(query_arg("sortOrder")),
+        projection=Projection(attribute_list(query_arg("attributes"), "attributes"),
+                              attribute_list(query_arg("excludedAttributes"),
+                                             "excludedAttributes")),
+    )
+
+
+def query_from_body(body: Mapping[str, Any]) -> ListQuery:
+    """Read a POST /.search SearchRequest body."""
+    start, count = page_params(lookup(body, "startIndex"), lookup(body, "count"))
+    return ListQuery(
+        filter=_text_param(lookup(body, "filter"), "filter"),
+        start=start, count=count,
+        sort_by=_text_param(lookup(body, "sortBy"), "sortBy"),
+        descending=_sort_order(lookup(body, "sortOrder")),
+        projection=Projection(attribute_list(lookup(body, "attributes"), "attributes"),
+                              attribute_list(lookup(body, "excludedAttributes"),
+                                             "excludedAttributes")),
+    )
+
+
+def single_projection() -> Projection:
+    """Return the projection a single-resource request asks for in its query string."""
+    return Projection(attribute_list(query_arg("attributes"), "attributes"),
+                      attribute_list(query_arg("excludedAttributes"), "excludedAttributes"))
+
+
+@dataclass
+class _Source:
+    resource: str
+    query: Select[Any]
+    id_column: Any
+
+
+def _user_source(org: Organisation, q: ListQuery) -> _Source:
+    query = scim_users(org)
+    if q.filter:
+        query = query.where(user_filter_clause(parse_filter(q.filter)))
+    return _Source("User", query, Membership.id)
+
+
+def _group_source(org: Organisation, q: ListQuery) -> _Source:
+    query = scim_groups(org)
+    if q.filter:
+        query = query.where(group_filter_clause(parse_filter(q.filter)))
+    return _Source("Group", query, Group.id)
+
+
+def _total(source: _Source) -> int:
+    counted = source.query.with_only_columns(func.count(source.id_column)).order_by(None)
+    return int(db.session.scalar(counted) or 0)
+
+
+def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
+    if limit <= 0:
+        return []
+    order: list[ColumnElement[Any]] = []
+    if q.sort_by:
+        column = sort_column(source.resource, q.sort_by)
+        order.append(column.desc() if q.descending else column.asc())
+    order.append(source.id_column.desc() if q.descending and q.sort_by else source.id_column)
+    return list(db.session.scalars(source.query.order_by(*order).offset(offset).limit(limit)))
+
+
+def _render(resource: str, rows: list[Any], q: ListQuery, base: str) -> list[dict[str, Any]]:
+    if resource == "User":
+        parts = load_user_parts(rows, q.projection)
+        return [q.projection.apply(user_document(m, parts, base)) for m in rows]
+    members = load_members(rows, q.projection)
+    return [q.projection.apply(group_document(g, members.get(g.id, []), base)) for g in rows]
+
+
+def list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
+    """Return a ListResponse body; itemsPerPage is the real length of the page."""
+    return {"schemas": [LIST_RESPONSE], "totalResults": total, "itemsPerPage": len(resources),
+            "startIndex": start, "Resources": resources}
+
+
+def run(org: Organisation, resources: tuple[str, ...], q: ListQuery,
+        base: str) -> dict[str, Any]:
+    """Run a list or search over one or both resource types, Users first."""
+    sources: list[_Source] = []
+    failure: ScimError | None = None
+    for resource in resources:
+        try:
+            sources.append(_user_source(org, q) if resource == "User" else _group_source(org, q))
+        except ScimError as exc:
+            if len(resources) == 1 or exc.scim_type != "invalidFilter":
+                raise
+            failure = exc  # at the root, a filter that fits only one type searches that type
+    if not sources and failure is not None:
+        raise failure
+    offset, remaining, total = q.start - 1, q.count, 0
+    found: list[dict[str, Any]] = []
+    for source in sources:
+        size = _total(source)
+        total += size
+        if remaining > 0 and offset < size:
+            rows = _page(source, q, offset, remaining)
+            found.extend(_render(source.resource, rows, q, base))
+            remaining -= len(rows)
+        offset = max(0, offset - size)
+    return list_response(found, total, q.start)

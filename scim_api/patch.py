@@ -1,0 +1,181 @@
+"""The PATCH engine (RFC 7644 §3.5.2): the operation envelope, and Group changes.
+
+A Group PATCH compiles its member operations into one add/remove/replace set, written as
+targeted INSERT/DELETE statements, so the member list is never loaded to change it.
+Member removal is accepted as `members[value eq "x"]` or as `members` with a value list
+(both Entra dialects), a rename with `id` inside a path-less value (Okta) and a path-less
+replace of the whole group (authentik). Op names are case-insensitive. Users are patched
+in scim_api.user_patch. scim2-models' PatchOp model rejects several of these IdP
+payloads (capitalised ops, string booleans, dotted keys in path-less values), hence
+this hand-written engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalOperator
+
+from scim_api.bodies import invalid, member_ids
+from scim_api.errors import ScimError
+from scim_api.filters import AttrPath, Filter, parse_path
+from scim_api.http import lookup
+from scim_api.schema import CORE_GROUP
+
+OPS = ("add", "replace", "remove")
+MAX_OPERATIONS = 10_000
+
+
+@dataclass
+class Operation:
+    """One PATCH operation, validated for shape."""
+
+    op: str
+    path: AttrPath | None
+    value: Any
+    has_value: bool
+
+
+def parse_operations(body: Mapping[str, Any]) -> list[Operation]:
+    """Read the PatchOp envelope; op names in any case, paths parsed up front."""
+    raw = lookup(body, "Operations")
+    if not isinstance(raw, list) or not raw:
+        raise ScimError("A PATCH body needs a non-empty 'Operations' list.",
+                        scim_type="invalidSyntax")
+    if len(raw) > MAX_OPERATIONS:
+        raise ScimError(f"A PATCH may carry at most {MAX_OPERATIONS} operations.",
+                        scim_type="tooMany")
+    operations = []
+    for index, item in enumerate(raw, start=1):
+        if not isinstance(item, dict):
+            raise ScimError(f"Operation {index} is not an object.", scim_type="invalidSyntax")
+        op = lookup(item, "op")
+        if not isinstance(op, str) or op.strip().lower() not in OPS:
+            raise ScimError(f"Operation {index}: op must be add, replace or remove.",
+                            scim_type="invalidSyntax")
+        path_text = lookup(item, "path")
+        if path_text is not None and not isinstance(path_text, str):
+            raise ScimError(f"Operation {index}: path must be a string.",
+                            scim_type="invalidPath")
+        path = parse_path(path_text) if path_text and path_text.strip() else None
+        has_value = any(isinstance(k, str) and k.lower() == "value" for k in item)
+        operations.append(Operation(op.strip().lower(), path, lookup(item, "value"), has_value))
+        if operations[-1].op == "remove" and path is None:
+            raise ScimError(f"Operation {index}: remove needs a path.", scim_type="noTarget")
+    return operations
+
+
+def equality_terms(f: Filter) -> dict[str, Any]:
+    """Return `attr eq value` terms joined by `and` (to create the element a filter names)."""
+    terms: dict[str, Any] = {}
+    stack = [f.node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_:
+            stack.extend(node.terms)
+        elif (isinstance(node, Comparison) and node.op == CompareOperator.eq
+              and node.attr_path.sub_attr is None and node.attr_path.uri is None):
+            terms[node.attr_path.attr.lower()] = node.value
+    return terms
+
+
+def value_ids(f: Filter) -> list[str] | None:
+    """Return the ids of `value eq "x" [or value eq "y"]`, or None for any other filter."""
+    ids: list[str] = []
+    stack = [f.node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_:
+            stack.extend(node.terms)
+        elif (isinstance(node, Comparison) and node.op == CompareOperator.eq
+              and node.attr_path.attr.lower() == "value" and node.attr_path.sub_attr is None
+              and isinstance(node.value, str)):
+            ids.append(node.value)
+        else:
+            return None
+    return ids
+
+
+class GroupPatch:
+    """Group changes compiled from operations: name, externalId and one member change set.
+
+    Member operations fold into `replace` (a full list, when any op replaced members) or
+    `add`/`remove`; later operations win over earlier ones for the same id.
+    """
+
+    def __init__(self, display_name: Any, external_id: Any) -> None:
+        self.display_name = display_name
+        self.external_id = external_id
+        self.replace: dict[str, None] | None = None
+        self.add: dict[str, None] = {}
+        self.remove: dict[str, None] = {}
+        self.filtered_removals: list[Filter] = []
+
+    def apply(self, operation: Operation) -> None:
+        """Apply one operation."""
+        if operation.path is None:
+            if not isinstance(operation.value, dict):
+                raise invalid(f"{operation.op} without a path needs an object as its value.")
+            for key, value in operation.value.items():
+                try:
+                    path = parse_path(key) if isinstance(key, str) else None
+                except ScimError:
+                    continue
+                if path is not None:
+                    self._apply_path(operation.op, path, value, operation.has_value, False)
+        else:
+            self._apply_path(operation.op, operation.path, operation.value, operation.has_value,
+                             True)
+
+    def _apply_path(self, op: str, path: AttrPath, value: Any, has_value: bool,
+                    strict: bool) -> None:
+        schema = (path.schema or "").lower()
+        if (schema and schema != CORE_GROUP.lower()) or path.attr in ("id", "meta", "schemas"):
+            return
+        if path.attr == "members":
+            self._members(op, path, value, has_value)
+        elif path.attr in ("displayname", "externalid") and path.value_filter is None \
+                and path.sub_attr is None:
+            new = None if op == "remove" else value
+            if path.attr == "displayname":
+                self.display_name = new
+            else:
+                self.external_id = new
+        elif strict:
+            raise ScimError(f"Groups have no attribute {path.attr!r} to change.",
+                            scim_type="invalidPath")
+
+    def _members(self, op: str, path: AttrPath, value: Any, has_value: bool) -> None:
+        if path.sub_attr is not None or (path.value_filter is not None and op != "remove"):
+            raise ScimError("Change members with add/replace on 'members', or remove with "
+                            "'members[value eq \"id\"]'.", scim_type="invalidPath")
+        if path.value_filter is not None:
+            ids = value_ids(path.value_filter)
+            if ids is None:
+                self.filtered_removals.append(path.value_filter)
+                return
+            self._removed(ids)
+        elif op == "remove":
+            if has_value and value is not None:
+                self._removed(member_ids(value))
+            else:
+                self.replace, self.add, self.remove = {}, {}, {}
+        elif op == "replace":
+            self.replace, self.add, self.remove = dict.fromkeys(member_ids(value)), {}, {}
+        else:
+            for member in member_ids(value):
+                self.remove.pop(member, None)
+                if self.replace is not None:
+                    self.replace[member] = None
+                else:
+                    self.add[member] = None
+
+    def _removed(self, ids: list[str]) -> None:
+        for member in ids:
+            self.add.pop(member, None)
+            if self.replace is not None:
+                self.replace.pop(member, None)
+            else:
+                self.remove[member] = None

@@ -1,0 +1,135 @@
+"""Listing: filters through the API, 1-based paging with clamps, stable order, sorting."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.scim.conftest import Scim
+
+
+@pytest.fixture
+def five(scim: Scim) -> list[str]:
+    """Five Users created in order; returns their ids."""
+    names = ["erin", "Carl", "alice", "dan", "Bob"]
+    return [scim.create_user(f"{n}@acme.example", displayName=n.title())["id"] for n in names]
+
+
+def _page(scim: Scim, query: str) -> dict:
+    response = scim.get(f"/Users?{query}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json(force=True)
+
+
+def test_pages_are_one_based_stable_and_items_per_page_is_the_real_length(
+    scim: Scim, five: list[str]
+) -> None:
+    first = _page(scim, "startIndex=1&count=2")
+    second = _page(scim, "startIndex=3&count=2")
+    last = _page(scim, "startIndex=5&count=2")
+    assert [first["totalResults"], first["startIndex"], first["itemsPerPage"]] == [5, 1, 2]
+    assert [last["startIndex"], last["itemsPerPage"]] == [5, 1]
+    ids = [r["id"] for p in (first, second, last) for r in p["Resources"]]
+    assert ids == five  # ordered by creation (id), no gaps, no repeats
+    assert all(isinstance(first[k], int) for k in ("totalResults", "startIndex", "itemsPerPage"))
+
+
+def test_page_past_the_end_is_200_with_empty_resources(scim: Scim, five: list[str]) -> None:
+    body = _page(scim, "startIndex=50&count=10")
+    assert body["Resources"] == [] and body["totalResults"] == 5 and body["itemsPerPage"] == 0
+
+
+@pytest.mark.parametrize("query,start,items", [
+    ("count=-5", 1, 0), ("count=0", 1, 0), ("startIndex=0&count=2", 1, 2),
+    ("startIndex=-7&count=3", 1, 3), ("count=99999999999999999999", 1, 5),
+    ("startIndex=99999999999999999999", 2**31, 0), ("startIndex=&count=", 1, 5),
+])
+def test_out_of_range_paging_values_are_clamped_as_the_rfc_says(
+    scim: Scim, five: list[str], query: str, start: int, items: int
+) -> None:
+    body = _page(scim, query)
+    assert body["startIndex"] == start and body["itemsPerPage"] == items
+    assert body["totalResults"] == 5
+
+
+@pytest.mark.parametrize("query", ["count=ten", "startIndex=1.5", "count=1e3", "startIndex=%00"])
+def test_non_numeric_paging_values_are_400_invalid_value(scim: Scim, query: str) -> None:
+    response = scim.get(f"/Users?{query}")
+    assert response.status_code == 400
+    assert response.get_json(force=True)["scimType"] == "invalidValue"
+
+
+def test_default_count_is_100(scim: Scim) -> None:
+    for n in range(105):
+        scim.post("/Users", {"userName": f"user{n:03}@acme.example"})
+    body = _page(scim, "")
+    assert body["itemsPerPage"] == 100 and body["totalResults"] == 105
+    rest = _page(scim, "startIndex=101")
+    assert rest["itemsPerPage"] == 5
+
+
+def test_sort_by_and_sort_order(scim: Scim, five: list[str]) -> None:
+    ascending = [r["userName"] for r in _page(scim, "sortBy=userName")["Resources"]]
+    assert ascending == ["alice@acme.example", "Bob@acme.example", "Carl@acme.example",
+                         "dan@acme.example", "erin@acme.example"]
+    descending = [r["userName"] for r in
+                  _page(scim, "sortBy=userName&sortOrder=descending")["Resources"]]
+    assert descending == list(reversed(ascending))
+    assert scim.get("/Users?sortBy=password").status_code == 400
+    assert scim.get("/Users?sortBy=userName&sortOrder=sideways").status_code == 400
+
+
+def test_filter_with_no_match_is_an_empty_200_list(scim: Scim, five: list[str]) -> None:
+    body = _page(scim, 'filter=userName eq "d3b07384-d9a0-4f1c-9b1e-ffb9c3b5c1a2"')
+    assert body == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                    "totalResults": 0, "itemsPerPage": 0, "startIndex": 1, "Resources": []}
+
+
+def test_filter_on_user_name_is_case_insensitive_and_url_decoding_works(
+    scim: Scim, five: list[str]
+) -> None:
+    body = _page(scim, "filter=userName+eq+%22ALICE%40ACME.EXAMPLE%22&startIndex=1&count=100")
+    assert [r["id"] for r in body["Resources"]] == [five[2]]
+
+
+def test_malformed_filter_is_400_invalid_filter(scim: Scim) -> None:
+    for text in ['userName eq', 'userName xx "a"', '((((', 'password eq "x"']:
+        response = scim.client.get(f"{scim.base}/Users", query_string={"filter": text},
+                                   headers={"Authorization": f"Bearer {scim.token}"})
+        assert response.status_code == 400, text
+        assert response.get_json(force=True)["scimType"] == "invalidFilter"
+
+
+def test_search_endpoints_take_a_search_request_body(scim: Scim, five: list[str]) -> None:
+    group = scim.create_group("Admins", [five[0]])
+    request = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+               "filter": 'userName sw "b"', "startIndex": 1, "count": 10,
+               "attributes": ["userName"]}
+    users = scim.post("/Users/.search", request).get_json(force=True)
+    assert [r["userName"] for r in users["Resources"]] == ["Bob@acme.example"]
+    assert set(users["Resources"][0]) == {"schemas", "id", "userName"}
+    groups = scim.post("/Groups/.search", {"filter": 'displayName eq "admins"'}).get_json(force=True)
+    assert [g["id"] for g in groups["Resources"]] == [group["id"]]
+    both = scim.post("/.search", {"count": 100}).get_json(force=True)
+    assert both["totalResults"] == 6
+    kinds = [r["meta"]["resourceType"] for r in both["Resources"]]
+    assert kinds == ["User"] * 5 + ["Group"]
+    paged = scim.post("/.search", {"startIndex": 5, "count": 2}).get_json(force=True)
+    assert [r["meta"]["resourceType"] for r in paged["Resources"]] == ["User", "Group"]
+    only_groups = scim.post("/.search", {"filter": 'displayName eq "Admins"'}).get_json(force=True)
+    assert [r["id"] for r in only_groups["Resources"]] == [group["id"]]
+    assert scim.post("/Users/.search", {"count": "many"}).status_code == 400
+
+
+def test_deleted_and_manual_members_are_invisible_to_scim(scim: Scim, factory, app) -> None:
+    from portal.extensions import db
+    from portal.models import Organisation
+
+    gone = scim.create_user("gone@acme.example")
+    scim.delete(f"/Users/{gone['id']}")
+    with app.app_context():
+        org = db.session.get(Organisation, scim.org_id)
+        db.session.expunge(org)
+    factory.member(org, "manual@acme.example")
+    body = _page(scim, "")
+    assert body["totalResults"] == 0
+    assert _page(scim, 'filter=userName eq "manual@acme.example"')["totalResults"] == 0
