@@ -80,15 +80,17 @@ def verify_token(org_key: str, presented: str) -> ScimToken | None:
     if not presented or len(presented) > 512:
         return None
     wanted = digest(presented)
+    # The organisation comes in the same query (one round trip per SCIM request); later
+    # db.session.get(Organisation, ...) calls find it in the identity map.
     row = db.session.execute(
-        select(ScimToken, Organisation.key)
+        select(ScimToken, Organisation)
         .join(Organisation, Organisation.id == ScimToken.organisation_id)
         .where(ScimToken.digest == wanted, ScimToken.revoked_at.is_(None))
     ).first()
     if row is None:
         return None
-    token, key = row
-    if not (hmac.compare_digest(token.digest, wanted) and hmac.compare_digest(key, org_key)):
+    token, org = row
+    if not (hmac.compare_digest(token.digest, wanted) and hmac.compare_digest(org.key, org_key)):
         return None
     return token
 
