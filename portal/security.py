@@ -8,6 +8,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -191,8 +193,22 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+class PortalSessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the portal; none for the SCIM API, which uses bearer tokens.
+
+    Opening a session costs a signing serializer per request; SCIM requests never
+    carry a session cookie, and writing to their (null) session raises.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith("/scim/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def register(app: Flask) -> None:
     """Install the request hooks."""
+    app.session_interface = PortalSessionInterface()
     app.before_request(_load_membership)
     # after_request hooks run in reverse order: commit first, then add headers.
     app.after_request(_security_headers)
