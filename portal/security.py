@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -18,6 +21,7 @@ from portal.navigation import IT_SETTINGS_NAV
 from portal.services import accounts, roles
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -146,8 +150,23 @@ def _finish_transaction(response: Response) -> Response:
         # A constraint that only the commit checks is a conflict with another change; any
         # other failure here (a dropped connection, a closed file, a full disk) is ours and
         # worth retrying: 503 with Retry-After, never a 409 that blames the request.
-        return render_error(409 if isinstance(exc, IntegrityError | StaleDataError) else 503)
+        response = render_error(409 if isinstance(exc, IntegrityError | StaleDataError) else 503)
+        _write_after_failed_commit(writes, response)
     return response
+
+
+def _write_after_failed_commit(writes: list[Callable[[Response], None]],
+                               response: Response) -> None:
+    """Write the must-keep records once more, describing the error the caller now gets."""
+    if not writes:
+        return
+    try:
+        for write in writes:
+            write(response)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("could not write a record after a failed commit on %s", request.path)
 
 
 def serialise_writes() -> None:
@@ -177,10 +196,9 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def url_has_nul() -> bool:
-    """Return whether the URL's path or query carries a NUL character (%00)."""
-    return "\x00" in request.path or any(
-        "\x00" in text for pair in request.args.items(multi=True) for text in pair)
+def query_has_nul() -> bool:
+    """Return whether the query string carries a NUL character (%00)."""
+    return any("\x00" in text for pair in request.args.items(multi=True) for text in pair)
 
 
 def _refuse_nul_characters() -> None:
@@ -188,12 +206,26 @@ def _refuse_nul_characters() -> None:
     if request.blueprint == "scim":
         return  # the SCIM blueprint refuses it in its own error format
     form = (text for pair in request.form.items(multi=True) for text in pair)
-    if url_has_nul() or any("\x00" in text for text in form):
+    if "\x00" in request.path or query_has_nul() or any("\x00" in text for text in form):
         abort(400)
+
+
+class PortalSessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the portal; none for the SCIM API, which uses bearer tokens.
+
+    Opening a session costs a signing serializer per request; SCIM requests never
+    carry a session cookie, and writing to their (null) session raises.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith("/scim/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def register(app: Flask) -> None:
     """Install the request hooks."""
+    app.session_interface = PortalSessionInterface()
     app.before_request(_refuse_nul_characters)
     app.before_request(_load_membership)
     # after_request hooks run in reverse order: commit first, then add headers.

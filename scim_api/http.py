@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, current_app, request
+import orjson
+from flask import Response, current_app, g, request
 
 from scim_api.errors import SCIM_CONTENT_TYPE, ScimError
 
@@ -47,6 +48,7 @@ def read_body() -> bytes:
     data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise ScimError(f"The request body is larger than {limit} bytes.", status=413)
+    g.scim_request_body = data  # the activity log stores it, scrubbed, after the response
     return data
 
 
@@ -174,10 +176,19 @@ def not_modified(version: int) -> bool:
     return header is not None and bool({"*", f'"{version}"'} & _tags(header))
 
 
+def dumps(body: Any) -> bytes:
+    """Encode a response body with orjson (a page of 100 Users in a fraction of json's time),
+    falling back to json for what orjson refuses (integers beyond 64 bits in IdP data)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body).encode()
+
+
 def scim_response(body: Any, status: int = 200, *, location: str | None = None,
                   version: int | None = None) -> Response:
     """Return a SCIM JSON response, with Location and ETag when given."""
-    response = Response(json.dumps(body), status=status,
+    response = Response(dumps(body), status=status,
                         content_type=SCIM_CONTENT_TYPE)
     if location:
         response.headers["Location"] = location

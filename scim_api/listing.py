@@ -123,6 +123,20 @@ def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
     return list(db.session.scalars(source.query.order_by(*order).offset(offset).limit(limit)))
 
 
+def _short_page_total(q: ListQuery, offset: int, remaining: int, rows: list[Any]) -> int | None:
+    """Return the total a filtered page shows by stopping short of `count`, else None.
+
+    The IdPs' lookup before every create (`filter=userName eq "…"`) finds 0 or 1
+    resource: the page itself then tells the total and the COUNT query is skipped.
+    Unfiltered lists always count, so their statements do not depend on N.
+    """
+    if not q.filter or remaining <= 0 or len(rows) >= remaining:
+        return None
+    if rows:
+        return offset + len(rows)
+    return 0 if offset == 0 else None
+
+
 def _render(resource: str, rows: list[Any], q: ListQuery, base: str) -> list[dict[str, Any]]:
     if resource == "User":
         parts = load_user_parts(rows, q.projection)
@@ -154,11 +168,12 @@ def run(org: Organisation, resources: tuple[str, ...], q: ListQuery,
     offset, remaining, total = q.start - 1, q.count, 0
     found: list[dict[str, Any]] = []
     for source in sources:
-        size = _total(source)
+        rows = _page(source, q, offset, remaining) if remaining > 0 else []
+        size = _short_page_total(q, offset, remaining, rows)
+        if size is None:
+            size = _total(source)
         total += size
-        if remaining > 0 and offset < size:
-            rows = _page(source, q, offset, remaining)
-            found.extend(_render(source.resource, rows, q, base))
-            remaining -= len(rows)
+        found.extend(_render(source.resource, rows, q, base))
+        remaining -= len(rows)
         offset = max(0, offset - size)
     return list_response(found, total, q.start)

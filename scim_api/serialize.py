@@ -42,7 +42,7 @@ def timestamp(moment: datetime) -> str:
 class UserParts:
     """Related rows of a page of Users, keyed by membership id."""
 
-    emails: dict[int, list[MemberEmail]] = field(default_factory=dict)
+    emails: dict[int, list[Any]] = field(default_factory=dict)  # member_email rows
     groups: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
     managers: dict[int, tuple[str, str | None]] = field(default_factory=dict)
 
@@ -54,9 +54,11 @@ def load_user_parts(members: Sequence[Membership], projection: Projection) -> Us
     if not ids:
         return parts
     if projection.wants("emails"):
-        grouped: dict[int, list[MemberEmail]] = defaultdict(list)
-        for email in db.session.scalars(select(MemberEmail).where(
-                MemberEmail.membership_id.in_(ids)).order_by(MemberEmail.id)):
+        # Plain rows, not ORM objects: a page reads them once and never changes them.
+        emails = MemberEmail.__table__
+        grouped: dict[int, list[Any]] = defaultdict(list)
+        for email in db.session.execute(select(emails).where(
+                emails.c.membership_id.in_(ids)).order_by(emails.c.id)):
             grouped[email.membership_id].append(email)
         parts.emails = dict(grouped)
     if projection.wants("groups"):
@@ -126,7 +128,7 @@ def user_document(member: Membership, parts: UserParts, base: str) -> dict[str, 
     return doc
 
 
-def _email(email: MemberEmail) -> dict[str, Any]:
+def _email(email: Any) -> dict[str, Any]:
     item: dict[str, Any] = {"value": email.value}
     if email.type is not None:
         item["type"] = email.type

@@ -78,7 +78,9 @@ def get_user(org: Organisation, public_id: str, *, for_update: bool = False) -> 
     query = scim_users(org).where(Membership.public_id == public_id)
     # Concurrent changes to one User queue here (PostgreSQL), so each reads what the one
     # before it wrote; SQLite serialises whole write requests (portal.security).
-    member = db.session.scalar(query.with_for_update() if for_update else query)
+    # No id holds NUL, and PostgreSQL refuses it in a query parameter.
+    member = None if "\x00" in public_id else db.session.scalar(
+        query.with_for_update() if for_update else query)
     if member is None:
         raise NotFound(f"There is no User with id {public_id[:80]!r}.")
     return member

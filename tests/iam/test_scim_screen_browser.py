@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -36,11 +38,17 @@ def _shot(page: Any, name: str, *, full_page: bool = True) -> None:
         page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"))
 
 
-def _verifies(app: Flask, org: Organisation, plaintext: str) -> bool:
-    with app.app_context():
-        valid = scim_tokens.verify_token(org.key, plaintext) is not None
-        db.session.remove()
-        return valid
+def _verifies(live_server: str, org: Organisation, plaintext: str) -> bool:
+    """Ask the real SCIM API over HTTP whether the token is accepted (200) or not (401)."""
+    request = urllib.request.Request(
+        f"{live_server}/scim/v2/{org.key}/Users?count=1",
+        headers={"Authorization": f"Bearer {plaintext}", "User-Agent": "Browser-test IdP"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError as error:
+        assert error.code == 401, error.code
+        return False
 
 
 def _no_horizontal_overflow(page: Any) -> bool:
@@ -74,7 +82,7 @@ def test_it_admin_copies_generates_reloads_and_rotates_in_the_browser(
     token_field = page.locator("#scim-new-token")
     token_field.wait_for()
     token = token_field.input_value()
-    assert token.startswith("dpms_scim_") and _verifies(app, org, token)
+    assert token.startswith("dpms_scim_") and _verifies(live_server, org, token)
     assert page.locator("#token-warning").is_visible()
     assert page.evaluate("document.activeElement.id") == "scim-new-token"
     page.locator("#scim-status").filter(has_text="on ").wait_for()  # auditor block refreshed
@@ -109,7 +117,7 @@ def test_it_admin_copies_generates_reloads_and_rotates_in_the_browser(
     dialog.wait_for(state="visible")
     dialog.locator("button", has_text="Cancel").click()
     dialog.wait_for(state="hidden")
-    assert _verifies(app, org, token)
+    assert _verifies(live_server, org, token)
     assert page.locator("[data-testid=token-hint]").inner_text() == f"dpms_scim_…{token[-4:]}"
 
     # Rotate → Confirm: the old token stops working at once, the new one works.
@@ -118,8 +126,8 @@ def test_it_admin_copies_generates_reloads_and_rotates_in_the_browser(
     page.locator("#scim-new-token").wait_for()
     new_token = page.input_value("#scim-new-token")
     assert new_token != token
-    assert not _verifies(app, org, token)
-    assert _verifies(app, org, new_token)
+    assert not _verifies(live_server, org, token)
+    assert _verifies(live_server, org, new_token)
     assert "stopped working" in page.locator("#scim-token-panel").inner_text()
     _shot(page, "scim-5-token-rotated")
 
@@ -160,7 +168,7 @@ def test_generate_works_as_a_plain_form_post_without_javascript(
         response = navigation.value
         assert response.status == 200 and response.headers["cache-control"] == "no-store"
         token = page.input_value("#scim-new-token")
-        assert _verifies(app, org, token)
+        assert _verifies(live_server, org, token)
         _shot(page, "scim-7-no-javascript-token-shown")
         page.goto(f"{live_server}/settings/iam/scim")
         assert token not in page.content()
@@ -168,7 +176,7 @@ def test_generate_works_as_a_plain_form_post_without_javascript(
         page.wait_for_url(f"{live_server}/settings/iam/scim/token/rotate")
         page.click("text=Rotate token now")
         new_token = page.input_value("#scim-new-token")
-        assert not _verifies(app, org, token) and _verifies(app, org, new_token)
+        assert not _verifies(live_server, org, token) and _verifies(live_server, org, new_token)
     finally:
         context.close()
 
@@ -269,7 +277,7 @@ def test_keyboard_alone_reaches_copy_and_the_rotate_dialog_with_visible_focus(
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")  # Cancel
     page.locator("#rotate-dialog").wait_for(state="hidden")
-    assert _verifies(app, org, issued.plaintext)
+    assert _verifies(live_server, org, issued.plaintext)
 
     # The last client is named, and each IdP's fields open on demand.
     panel = page.locator("#scim-token-panel").inner_text()

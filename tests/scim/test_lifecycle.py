@@ -149,3 +149,36 @@ def test_put_without_active_keeps_the_status_and_put_false_deactivates(scim: Sci
     assert scim.member(created["id"]).active is False
     scim.put(f"/Users/{created['id']}", {"userName": "ann@acme.example", "active": True})
     assert scim.member(created["id"]).active is True
+
+
+def test_scim_group_membership_grants_mapped_roles_and_nothing_else(
+    app: Flask, scim: Scim
+) -> None:
+    from portal.permissions import IAM_MANAGE, IT_ADMINISTRATOR
+    from portal.services import group_roles, roles
+    from portal.services.audit import CLI_ACTOR
+
+    user = scim.create_user("ann@acme.example")
+    group = scim.create_group("IT Admins")
+
+    def permissions() -> frozenset[str]:
+        with app.app_context():
+            member = db.session.scalar(select(Membership).where(
+                Membership.public_id == user["id"]))
+            return roles.effective_permissions(member)
+
+    assert permissions() == frozenset()  # SCIM creates accounts; it grants nothing by itself
+    with app.app_context():
+        found = group_roles.get_group(scim.org_id, group["id"])
+        group_roles.map_group(found, roles.get_role(IT_ADMINISTRATOR), CLI_ACTOR)
+        db.session.commit()
+    scim.patch(f"/Groups/{group['id']}", {"op": "add", "path": "members",
+                                          "value": [{"value": user["id"]}]})
+    assert IAM_MANAGE in permissions()
+    scim.patch(f"/Groups/{group['id']}", {"op": "remove",
+                                          "path": f'members[value eq "{user["id"]}"]'})
+    assert IAM_MANAGE not in permissions()
+    scim.patch(f"/Groups/{group['id']}", {"op": "add", "path": "members",
+                                          "value": [{"value": user["id"]}]})
+    scim.delete(f"/Groups/{group['id']}")
+    assert permissions() == frozenset()
