@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -13,9 +14,18 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Organisation, ScimToken
+from portal.models import Organisation, ScimToken, utcnow
 from portal.permissions import MEMBER
-from portal.services import accounts, group_roles, organisations, roles, scim_tokens, sso
+from portal.services import (
+    accounts,
+    group_roles,
+    organisations,
+    role_grants,
+    provisioning_activity,
+    roles,
+    scim_tokens,
+    sso,
+)
 from portal.services.audit import CLI_ACTOR
 from portal.services.errors import ServiceError
 
@@ -23,8 +33,10 @@ org_cli = AppGroup("org", help="Organisations.")
 user_cli = AppGroup("user", help="People who can sign in.")
 scim_cli = AppGroup("scim", help="SCIM endpoint and token.")
 rollout_cli = AppGroup("rollout", help="SCIM rollout state per organisation.")
+activity_cli = AppGroup("activity", help="The provisioning activity log.")
 sso_cli = AppGroup("sso", help="SAML single sign-on.")
 roles_cli = AppGroup("roles", help="Roles and group-to-role mappings.")
+access_cli = AppGroup("access", help="Time-boxed access (roles granted until a date).")
 
 
 def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -181,6 +193,26 @@ def roles_unmap_group(org_key: str, group_name: str, role_name: str) -> None:
                "through this group.")
 
 
+@access_cli.command("expire")
+@transactional
+def access_expire() -> None:
+    """Record every time-boxed grant that has run out as expired (safe to run often)."""
+    ended = role_grants.expire_grants()
+    click.echo(f"{ended} grant{'' if ended == 1 else 's'} ended.")
+
+
+@activity_cli.command("prune")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days (default: ACTIVITY_RETENTION_DAYS, 90).")
+@transactional
+def activity_prune(days: int | None) -> None:
+    """Delete provisioning activity records older than the retention period."""
+    keep = days or current_app.config["ACTIVITY_RETENTION_DAYS"]
+    removed = provisioning_activity.prune(utcnow() - timedelta(days=keep))
+    click.echo(f"Removed {removed} provisioning activity record{'s' if removed != 1 else ''} "
+               f"older than {keep} days.")
+
+
 @click.command("demo")
 @click.option("--password", default="demo-password-1", show_default=True)
 @with_appcontext
@@ -195,6 +227,7 @@ def demo(password: str) -> None:
 
 def register(app: Flask) -> None:
     """Add the command groups to the app's CLI."""
-    for group in (org_cli, user_cli, scim_cli, rollout_cli, sso_cli, roles_cli):
+    for group in (org_cli, user_cli, scim_cli, rollout_cli, sso_cli, roles_cli, access_cli,
+                  activity_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)

@@ -51,4 +51,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false"),
         "SCIM_MAX_BODY_BYTES": int(os.environ.get("SCIM_MAX_BODY_BYTES", str(1024 * 1024))),
+        # The longest a time-boxed role grant may last (People: "Grant a role until…").
+        "MAX_GRANT_DAYS": int(os.environ.get("MAX_GRANT_DAYS", "30")),
+        # How long provisioning activity records are kept (`flask --app app activity prune`).
+        "ACTIVITY_RETENTION_DAYS": int(os.environ.get("ACTIVITY_RETENTION_DAYS", "90")),
     }

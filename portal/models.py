@@ -27,12 +27,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal import clock
 from portal.extensions import db
 
 
 def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+    """Return the current time as an aware UTC datetime (from portal.clock, freezable in tests)."""
+    return clock.now()
 
 
 def new_public_id() -> str:
@@ -54,7 +55,9 @@ class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value
+        # SQLite keeps the wall time and drops the offset: store every instant in UTC so
+        # values compare correctly as text there.
+        return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -137,6 +140,51 @@ class MembershipRole(db.Model):  # type: ignore[name-defined]
         ForeignKey("membership.id", ondelete="CASCADE"), primary_key=True
     )
     role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
+
+
+# RoleGrant.end_reason values
+GRANT_EXPIRED = "expired"
+GRANT_ENDED_EARLY = "ended early"
+
+
+class RoleGrant(db.Model):  # type: ignore[name-defined]
+    """A role given to a member for a purpose until an instant; it stops counting at `until`.
+
+    Effective roles only count a grant while `until` is in the future and `ended_at` is
+    empty, so an expiry needs no job; `ended_at`/`end_reason` record how it ended.
+    """
+
+    __tablename__ = "role_grant"
+    __table_args__ = (
+        Index("ix_role_grant_membership", "membership_id", "until"),
+        # The tidy-up looks for open grants that have run out.
+        Index("ix_role_grant_open_until", "until",
+              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id", ondelete="CASCADE"))
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"))
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(300))
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
+    granted_by_label: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
+    ended_by_label: Mapped[str | None] = mapped_column(String(320))
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+
+    organisation: Mapped[Organisation] = relationship()
+    membership: Mapped[Membership] = relationship()
+    role: Mapped[Role] = relationship()
+
+    def is_active(self, at: datetime) -> bool:
+        """Return whether the grant counts at this instant."""
+        return self.ended_at is None and self.until > at
 
 
 # Membership.source values
@@ -418,3 +466,43 @@ class UsedAssertion(db.Model):  # type: ignore[name-defined]
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
     assertion_id: Mapped[str] = mapped_column(String(256))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ProvisioningActivity(db.Model):  # type: ignore[name-defined]
+    """One request to the SCIM API, as the IdP sent it and as we answered (secrets removed)."""
+
+    __tablename__ = "provisioning_activity"
+    __table_args__ = (
+        Index("ix_provisioning_activity_org_time", "organisation_id", "time"),
+        Index(
+            "ix_provisioning_activity_org_errors",
+            "organisation_id",
+            "time",
+            sqlite_where=text("status >= 400"),
+            postgresql_where=text("status >= 400"),
+        ),
+        Index("ix_provisioning_activity_time", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Null when the URL names no organisation we know.
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    resource_type: Mapped[str | None] = mapped_column(String(50))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    scim_type: Mapped[str | None] = mapped_column(String(50))
+    detail: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    client: Mapped[str | None] = mapped_column(String(300))
+    effect: Mapped[str | None] = mapped_column(Text)
+    request_body: Mapped[Any | None] = mapped_column(JSON)
+    token_valid: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400

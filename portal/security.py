@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from portal.navigation import IT_SETTINGS_NAV
 from portal.services import accounts, roles
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -145,8 +147,38 @@ def _finish_transaction(response: Response) -> Response:
         from portal.errors import render_error
 
         status = 503 if isinstance(exc, OperationalError) else 409
-        return render_error(status)
+        response = render_error(status)
+        _write_after_failed_commit(writes, response)
     return response
+
+
+def _write_after_failed_commit(writes: list[Callable[[Response], None]],
+                               response: Response) -> None:
+    """Write the must-keep records once more, describing the error the caller now gets."""
+    if not writes:
+        return
+    try:
+        for write in writes:
+            write(response)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("could not write a record after a failed commit on %s", request.path)
+
+
+def serialise_writes() -> None:
+    """Make the request's transaction a writer from its first statement, so writers queue.
+
+    Python's sqlite3 begins a transaction only at the first INSERT/UPDATE/DELETE, so what a
+    request reads before it may be changed by another writer in between (two PUTs of one
+    User would each keep the e-mail rows the other wrote). BEGIN IMMEDIATE takes SQLite's
+    write lock first (waiting up to busy_timeout), so the request's reads and writes form
+    one serial transaction. PostgreSQL needs no such thing: writers lock the rows they
+    change (SELECT ... FOR UPDATE).
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _security_headers(response: Response) -> Response:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, url_for
-from flask_login import login_required
-from sqlalchemy import select
+from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from portal.extensions import db
-from portal.models import AuditEvent
+from portal.models import utcnow
 from portal.permissions import AUDIT_VIEW, IAM_MANAGE, SETTINGS_GENERAL
-from portal.security import require_permission
+from portal.security import current_membership, require_permission
+from portal.services import audit_log as audit_log_service
+from portal.services.audit import Actor
+from portal.services.audit_log import AuditFilter
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -38,12 +39,32 @@ def general() -> str:
 
 @bp.route("/audit")
 @require_permission(AUDIT_VIEW)
-def audit_log() -> str:
-    """List the organisation's audit events, newest first."""
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.organisation_id == g.membership.organisation_id)
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        .limit(100)
-    ).all()
-    return render_template("settings/audit_log.html", nav_key="audit", events=events)
+def audit_log() -> Response:
+    """List the organisation's audit events, newest first (page, or rows for HTMX)."""
+    org = current_membership().organisation
+    wanted = AuditFilter.from_args(request.args)
+    page = audit_log_service.list_events(org, wanted, before=request.args.get("before", type=int))
+    context = {"page": page, "wanted": wanted, "filter_args": wanted.as_args()}
+    if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
+        response = make_response(render_template("settings/_audit_rows.html", **context))
+    else:
+        response = make_response(render_template(
+            "settings/audit_log.html", nav_key="audit", actions=audit_log_service.actions(org),
+            paged=request.args.get("before") is not None, **context))
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.route("/audit/export.csv")
+@require_permission(AUDIT_VIEW)
+def audit_export() -> Response:
+    """Download the (filtered) audit log as CSV."""
+    org = current_membership().organisation
+    body = audit_log_service.export_csv(org, AuditFilter.from_args(request.args),
+                                        Actor.of(current_user))
+    response = make_response(body)
+    response.content_type = "text/csv; charset=utf-8"
+    filename = f"audit-log-{org.key}-{utcnow():%Y%m%d-%H%M}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

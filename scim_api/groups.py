@@ -33,7 +33,7 @@ from scim_api.patch import GroupPatch, parse_operations
 from scim_api.projection import Projection
 from scim_api.schema import GROUP_EXTERNAL_ID_MAX, GROUP_NAME_MAX
 from scim_api.serialize import group_document, load_members
-from scim_api.users import ALL_METHODS, not_allowed
+from scim_api.users import ALL_METHODS, CHANGES, not_allowed
 
 
 def group_response(group: Group, status: int = 200, *, location: bool = False) -> Response:
@@ -124,7 +124,7 @@ def group(org_key: str, group_id: str) -> Response:
     """Read, replace, patch or delete one Group."""
     if request.method == "POST":
         raise not_allowed()
-    found = scim_groups.get_group(current_org(), group_id)
+    found = scim_groups.get_group(current_org(), group_id, for_update=request.method in CHANGES)
     if request.method in ("GET", "HEAD"):
         if not_modified(found.version):
             response = empty_response(304)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from scim_api.errors import SCIM_CONTENT_TYPE, ScimError
 
@@ -48,6 +48,7 @@ def read_body() -> bytes:
     data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise ScimError(f"The request body is larger than {limit} bytes.", status=413)
+    g.scim_request_body = data  # the activity log stores it, scrubbed, after the response
     return data
 
 

@@ -20,7 +20,7 @@ from scim_api.bodies import invalid, items
 from scim_api.errors import ScimError
 from scim_api.filters import AttrPath, matches, parse_path
 from scim_api.patch import Operation, equality_terms
-from scim_api.schema import CORE_USER, ENTERPRISE_USER, EXTRA_MULTI
+from scim_api.schema import CORE_USER, EMAIL_PARTS, ENTERPRISE_USER, EXTRA_MULTI, NAME_PARTS
 
 USER_MULTI = frozenset({"emails", *(name.lower() for name in EXTRA_MULTI)})
 USER_COMPLEX = frozenset({"name", "manager"})
@@ -30,6 +30,13 @@ ENTERPRISE_ATTRS = frozenset({"employeenumber", "costcenter", "organization", "d
 USER_ATTRS = frozenset({"username", "externalid", "displayname", "nickname", "profileurl",
                         "title", "usertype", "preferredlanguage", "locale", "timezone",
                         "active", "name", *USER_MULTI})
+SUB_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "name": frozenset(part.lower() for part in NAME_PARTS),
+    "manager": frozenset({"value", "$ref", "displayname"}),
+    "emails": frozenset(EMAIL_PARTS),
+    **{name.lower(): frozenset(part.lower() for part in parts)
+       for name, parts in EXTRA_MULTI.items()},
+}
 
 
 def _lower_keys(value: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +83,8 @@ class UserPatch:
                 if isinstance(value, dict):
                     for sub_key, sub_value in value.items():
                         self._apply_key(operation.op, f"{ENTERPRISE_USER}:{sub_key}", sub_value)
+                elif value is not None:
+                    raise invalid(f"{ENTERPRISE_USER} must be an object.")
                 continue
             self._apply_key(operation.op, key, value)
 
@@ -114,6 +123,9 @@ class UserPatch:
         if target is None:
             return
         container, attr = target
+        sub = path.sub_attr
+        if strict and sub is not None and attr in SUB_ATTRIBUTES and sub not in SUB_ATTRIBUTES[attr]:
+            raise ScimError(f"{attr!r} has no sub-attribute {sub!r}.", scim_type="invalidPath")
         if attr == "":  # the whole enterprise extension
             if op == "remove":
                 container.clear()

@@ -25,6 +25,7 @@ from scim_api.serialize import load_user_parts, user_document
 from scim_api.user_patch import UserPatch
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CHANGES = frozenset({"PUT", "PATCH", "DELETE"})  # the methods that change one resource
 
 
 def not_allowed() -> ScimError:
@@ -76,7 +77,7 @@ def user(org_key: str, user_id: str) -> Response:
     """Read, replace, patch or deprovision one User."""
     if request.method == "POST":
         raise not_allowed()
-    member = scim_users.get_user(current_org(), user_id)
+    member = scim_users.get_user(current_org(), user_id, for_update=request.method in CHANGES)
     if request.method in ("GET", "HEAD"):
         if not_modified(member.version):
             response = empty_response(304)

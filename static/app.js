@@ -61,6 +61,11 @@
     }
   });
 
+  // Print buttons: <button data-print>.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) { window.print(); }
+  });
+
   // Links marked data-auto-follow are followed at once (e.g. on to an IdP after "Sign in
   // with SSO"); a plain navigation, which CSP form-action does not restrict.
   var follow = document.querySelector("a[data-auto-follow]");
@@ -93,6 +98,56 @@
   window.addEventListener("pageshow", function (event) {
     if (event.persisted && document.querySelector("[data-scrubbed]")) { window.location.reload(); }
   });
+
+  // "Grant a role until…": send the browser's UTC offset so a date and time (or "tomorrow
+  // 18:00") mean the person's own time; without JavaScript they are UTC, as the label says.
+  // Choosing a preset previews its end in the date field; editing the date clears the preset.
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function localValue(d) {
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
+      pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+  function offsetLabel(minutes) {
+    var m = Math.abs(minutes);
+    return "UTC" + (minutes < 0 ? "-" : "+") + pad(Math.floor(m / 60)) + ":" + pad(m % 60);
+  }
+  var GRANT_PRESETS = { "1h": 36e5, "8h": 8 * 36e5, "7d": 7 * 864e5, "30d": 30 * 864e5 };
+  function presetEnd(value) {
+    if (GRANT_PRESETS[value]) { return new Date(Date.now() + GRANT_PRESETS[value]); }
+    if (value === "tomorrow-18") {
+      var d = new Date();
+      d.setDate(d.getDate() + 1);
+      d.setHours(18, 0, 0, 0);
+      return d;
+    }
+    return null;
+  }
+  function syncGrantForm(form) {
+    var until = form.querySelector("[name=until]");
+    var when = until && until.value ? new Date(until.value) : new Date();
+    if (isNaN(when.getTime())) { when = new Date(); }
+    var offset = -when.getTimezoneOffset();  // minutes east of UTC at the chosen end
+    form.querySelector("[data-tz-offset]").value = String(offset);
+    var hint = form.querySelector("[data-tz-hint]");
+    if (hint) { hint.textContent = "(your time, " + offsetLabel(offset) + ")"; }
+  }
+  function initGrantForms(root) {
+    if (root.matches && root.matches("form[data-grant-form]")) { syncGrantForm(root); }
+    if (root.querySelectorAll) { root.querySelectorAll("form[data-grant-form]").forEach(syncGrantForm); }
+  }
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-grant-form]");
+    if (!form) { return; }
+    if (event.target.name === "preset") {
+      var end = presetEnd(event.target.value);
+      if (end) { form.querySelector("[name=until]").value = localValue(end); }
+    } else if (event.target.name === "until") {
+      form.querySelector("[name=preset]").value = "";
+    }
+    syncGrantForm(form);
+  });
+  initGrantForms(document);
+  document.addEventListener("htmx:load", function (event) { initGrantForms(event.detail.elt); });
 
   // Close open menus when clicking elsewhere.
   document.addEventListener("click", function (event) {

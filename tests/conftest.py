@@ -6,6 +6,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -290,3 +291,26 @@ def redis_url() -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+class FrozenClock:
+    """portal.clock.now() held at one instant; tests advance it instead of sleeping."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        """Move the clock forward (timedelta keywords) and return the new instant."""
+        self.current += timedelta(**delta)
+        return self.current
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    """Freeze the app's clock (portal.clock.now, behind models.utcnow) at 2026-11-02 09:00 UTC."""
+    frozen = FrozenClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    monkeypatch.setattr("portal.clock.now", frozen)
+    return frozen

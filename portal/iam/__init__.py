@@ -18,4 +18,4 @@ def index() -> Response:
     return redirect(url_for("iam.scim"))
 
 
-from portal.iam import scim, sso  # noqa: E402,F401  (routes register on bp)
+from portal.iam import activity, scim, sso  # noqa: E402,F401  (routes register on bp)

@@ -12,7 +12,7 @@ from portal.iam import bp
 from portal.models import Organisation
 from portal.permissions import IAM_MANAGE
 from portal.security import current_membership, require_permission
-from portal.services import scim_setup
+from portal.services import scim_health, scim_setup
 from portal.services.audit import Actor
 from portal.services.scim_status import scim_status
 from portal.services.scim_tokens import IssuedToken
@@ -26,7 +26,8 @@ def _respond(org: Organisation, *, issued: IssuedToken | None = None, rotated: b
              message: str | None = None, status: int = 200) -> Response:
     """Render the page, or for HTMX the token panel (plus the auditor block out of band)."""
     context: dict[str, Any] = {"status": scim_status(org), "issued": issued, "rotated": rotated,
-                               "message": message, "nav_key": "iam.scim"}
+                               "message": message, "nav_key": "iam.scim",
+                               "health": scim_health.connection_health(org)}
     htmx = request.headers.get("HX-Request") is not None
     if not htmx:
         response = make_response(render_template(PAGE, **context), status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, make_response, render_template, request
@@ -9,6 +10,7 @@ from flask_login import current_user
 
 from portal.permissions import PEOPLE_MANAGE, PEOPLE_VIEW
 from portal.security import current_membership
+from portal.services import role_grants
 from portal.services.audit import Actor
 
 bp = Blueprint("people", __name__, url_prefix="/people")
@@ -49,6 +51,12 @@ def render(page_template: str, fragment_template: str, status: int = 200,
     return response
 
 
+@bp.app_template_filter("expires_in")
+def _expires_in(until: datetime) -> str:
+    """Say how long a time-boxed grant has left ("expires in 5 h")."""
+    return role_grants.expires_in_words(until)
+
+
 @bp.app_context_processor
 def _navigation() -> dict[str, bool]:
     permissions = g.get("permissions", frozenset())
@@ -56,4 +64,4 @@ def _navigation() -> dict[str, bool]:
             "can_manage_people": PEOPLE_MANAGE in permissions}
 
 
-from portal.people import groups, members  # noqa: E402,F401  (routes register on the blueprints)
+from portal.people import grants, groups, members  # noqa: E402,F401  (routes register on the blueprints)

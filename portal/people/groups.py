@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from portal.errors import render_error
@@ -11,7 +11,7 @@ from portal.models import Group, Role
 from portal.people import actor, groups_bp, org_id, page_size, render
 from portal.people.forms import RoleForm
 from portal.permissions import PEOPLE_MANAGE, PEOPLE_VIEW
-from portal.security import require_permission
+from portal.security import current_membership, require_permission
 from portal.services import directory, group_roles, roles
 from portal.services.errors import ServiceError
 
@@ -91,7 +91,9 @@ def map_role(public_id: str) -> Response:
     role = db.session.get(Role, form.role_id.data)
     assert role is not None  # the form only accepts existing roles
     try:
-        changed = group_roles.map_group(group, role, actor(), granter_permissions=g.permissions)
+        changed = group_roles.map_group(
+            group, role, actor(),
+            granter_permissions=roles.permanent_permissions(current_membership()))
     except ServiceError as exc:
         return _refused(group, str(exc))
     return _after_mapping_change(group, f"Members of {group.display_name} now hold {role.name}."

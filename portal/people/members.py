@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from portal.errors import render_error
 from portal.extensions import db
 from portal.models import SOURCE_MANUAL, SOURCE_SCIM, Membership, Role
 from portal.people import actor, bp, org_id, page_size, render
-from portal.people.forms import RoleForm
+from portal.people.forms import GrantForm, RoleForm
 from portal.permissions import PEOPLE_MANAGE, PEOPLE_VIEW
-from portal.security import require_permission
-from portal.services import directory, group_roles, profiles, roles
+from portal.security import current_membership, require_permission
+from portal.services import directory, group_roles, profiles, role_grants, roles
 from portal.services.errors import ServiceError
 
 MAX_QUERY = 200
@@ -54,7 +54,8 @@ def index() -> Response:
                   statuses=directory.STATUS_LABELS, sources=directory.SOURCE_LABELS)
 
 
-def _member(public_id: str) -> Membership:
+def member_or_404(public_id: str) -> Membership:
+    """Return the organisation's member with this public id, or 404."""
     member = directory.get_member(org_id(), public_id)
     if member is None:
         abort(404)
@@ -65,8 +66,16 @@ def _role_form() -> RoleForm:
     return RoleForm().set_roles(roles.all_roles())
 
 
-def _detail(member: Membership, *, status: int = 200, role_error: str | None = None,
-            profile_error: str | None = None, fragment: bool = True) -> Response:
+def grant_form(*, submitted: bool = False) -> GrantForm:
+    """Return the "Grant a role until…" form offering every role (read from the request or blank)."""
+    form = GrantForm() if submitted else GrantForm(formdata=None)
+    form.set_roles(roles.all_roles())
+    return form
+
+
+def detail_response(member: Membership, *, status: int = 200, role_error: str | None = None,
+                    profile_error: str | None = None, grant_error: str | None = None,
+                    grant: GrantForm | None = None, fragment: bool = True) -> Response:
     """Render the person's page, or just the roles section for an HTMX role change."""
     return render(
         "people/detail.html", "people/_roles.html" if fragment else "people/detail.html", status,
@@ -74,6 +83,8 @@ def _detail(member: Membership, *, status: int = 200, role_error: str | None = N
         groups=directory.groups_by_member(org_id(), [member.id]).get(member.id, []),
         events=directory.history(org_id(), member.public_id),
         role_form=_role_form(), role_error=role_error, profile_error=profile_error,
+        grant_form=grant or grant_form(), grant_error=grant_error,
+        max_grant_days=role_grants.max_grant_days(),
         editable=profiles.EDITABLE_FIELDS, status_labels=directory.STATUS_LABELS,
         member_status=directory.member_status(member),
     )
@@ -83,29 +94,30 @@ def _detail(member: Membership, *, status: int = 200, role_error: str | None = N
 @require_permission(PEOPLE_VIEW)
 def detail(public_id: str) -> Response:
     """Show one person: profile, groups, roles with their sources, provisioning history."""
-    return _detail(_member(public_id), fragment=False)
+    return detail_response(member_or_404(public_id), fragment=False)
 
 
 @bp.route("/<public_id>/profile", methods=["POST"])
 @require_permission(PEOPLE_MANAGE)
 def update_profile(public_id: str) -> Response:
     """Change a manually managed member's profile; IdP-owned fields are refused."""
-    member = _member(public_id)
+    member = member_or_404(public_id)
     values = {name: request.form.get(name) for name in profiles.EDITABLE_FIELDS
               if name in request.form}
     try:
         changed = profiles.update_profile(member, values, actor())
     except profiles.ManagedByIdentityProvider as exc:
-        return _detail(member, status=409, profile_error=str(exc), fragment=False)
+        return detail_response(member, status=409, profile_error=str(exc), fragment=False)
     except ServiceError as exc:
-        return _detail(member, status=422, profile_error=str(exc), fragment=False)
+        return detail_response(member, status=422, profile_error=str(exc), fragment=False)
     flash("Profile saved." if changed else "Nothing to change.", "success")
     return redirect(url_for("people.detail", public_id=member.public_id))
 
 
-def _after_role_change(member: Membership, message: str) -> Response:
+def after_role_change(member: Membership, message: str) -> Response:
+    """Re-render the roles section for HTMX, or flash and go back to the person's page."""
     if request.headers.get("HX-Request"):
-        return _detail(member)
+        return detail_response(member)
     flash(message, "success")
     return redirect(url_for("people.detail", public_id=member.public_id))
 
@@ -114,17 +126,19 @@ def _after_role_change(member: Membership, message: str) -> Response:
 @require_permission(PEOPLE_MANAGE)
 def grant_role(public_id: str) -> Response:
     """Give the member a role by hand."""
-    member = _member(public_id)
+    member = member_or_404(public_id)
     form = _role_form()
     if not form.validate_on_submit():
-        return _detail(member, status=422, role_error=form.error_message())
+        return detail_response(member, status=422, role_error=form.error_message())
     role = db.session.get(Role, form.role_id.data)
     assert role is not None  # the form only accepts existing roles
     try:
-        changed = roles.grant_manual_role(member, role, actor(), granter_permissions=g.permissions)
+        changed = roles.grant_manual_role(
+            member, role, actor(),
+            granter_permissions=roles.permanent_permissions(current_membership()))
     except ServiceError as exc:
-        return _detail(member, status=422, role_error=str(exc))
-    return _after_role_change(member, f"{member.label} now holds {role.name}." if changed
+        return detail_response(member, status=422, role_error=str(exc))
+    return after_role_change(member, f"{member.label} now holds {role.name}." if changed
                               else f"{member.label} already held {role.name} by hand.")
 
 
@@ -132,13 +146,13 @@ def grant_role(public_id: str) -> Response:
 @require_permission(PEOPLE_MANAGE)
 def revoke_role(public_id: str, role_id: int) -> Response:
     """Take a manually given role away (refused if nobody could manage IAM afterwards)."""
-    member = _member(public_id)
+    member = member_or_404(public_id)
     role = db.session.get(Role, role_id)
     if role is None:
         abort(404)
     try:
         changed = roles.revoke_manual_role(member, role, actor())
     except ServiceError as exc:
-        return _detail(member, status=422, role_error=str(exc))
-    return _after_role_change(member, f"{member.label} no longer holds {role.name} by hand."
+        return detail_response(member, status=422, role_error=str(exc))
+    return after_role_change(member, f"{member.label} no longer holds {role.name} by hand."
                               if changed else f"{member.label} did not hold {role.name} by hand.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 
 from portal.extensions import db
 from portal.models import Account, AuditEvent, Organisation
@@ -49,4 +49,7 @@ def record(
         ip_address=request.remote_addr if has_request_context() else None,
     )
     db.session.add(event)
+    if has_app_context():
+        # The provisioning activity log describes a SCIM request by the events it wrote.
+        g.setdefault("audit_events", []).append(event)
     return event

@@ -26,7 +26,7 @@ from portal.models import (
     Membership,
     Role,
 )
-from portal.services.roles import effective_roles_for
+from portal.services.roles import HeldRole, held_roles_for
 
 T = TypeVar("T")
 
@@ -87,7 +87,7 @@ class PersonRow:
 
     member: Membership
     groups: list[tuple[str, str]] = field(default_factory=list)  # (public_id, name)
-    roles: list[Role] = field(default_factory=list)
+    roles: list[HeldRole] = field(default_factory=list)  # with the end of a time-boxed one
 
     @property
     def status(self) -> str:
@@ -137,7 +137,11 @@ def _people_conditions(org_id: int, flt: PeopleFilter) -> list[ColumnElement[boo
 
 def list_people(org_id: int, flt: PeopleFilter, *, after: str | None = None,
                 before: str | None = None, size: int = 50) -> Page[PersonRow]:
-    """Return one page of the organisation's members with their groups and effective roles."""
+    """Return one page of the organisation's members with their groups and effective roles.
+
+    A role held only through a time-boxed grant carries the grant's end, for the list
+    to say when it expires.
+    """
     conditions = _people_conditions(org_id, flt)
     counted = select(func.count(Membership.id)).where(*conditions)
     if flt.q.strip():  # the search looks at the account too
@@ -152,7 +156,7 @@ def list_people(org_id: int, flt: PeopleFilter, *, after: str | None = None,
     members, more = _keyset(stmt, Membership.user_name_lower, cursor_key, backwards, size)
     ids = [m.id for m in members]
     groups = groups_by_member(org_id, ids)
-    roles = effective_roles_for(ids)
+    roles = held_roles_for(ids)
     rows = [PersonRow(m, groups.get(m.id, []), roles.get(m.id, [])) for m in members]
     return _page(members, more, cursor_given=cursor_key is not None, backwards=backwards,
                  total=total, wrap=rows)

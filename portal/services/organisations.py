@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import ROLLOUT_PENDING, ROLLOUT_RELEASED, Organisation
+from portal.models import ROLLOUT_PENDING, ROLLOUT_RELEASED, Organisation, utcnow
 from portal.services import audit
 from portal.services.errors import NotFound, ServiceError
 from portal.services.roles import ensure_builtin_roles
@@ -41,6 +41,10 @@ def set_scim_rollout(org: Organisation, released: bool, actor: audit.Actor) -> b
     org.scim_rollout = state
     audit.record(actor, "scim.rollout_released" if released else "scim.rollout_withdrawn", org,
                  target_type="organisation", target_id=org.key, target_label=org.name)
+    if released:
+        from portal.services import scim_notices
+
+        scim_notices.scim_released(org, utcnow().isoformat())
     return True
 
 

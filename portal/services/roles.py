@@ -1,20 +1,24 @@
-"""Roles, and what a member may do: manual roles plus roles of mapped groups.
+"""Roles, and what a member may do: manual roles, roles of mapped groups, time-boxed grants.
 
-Effective roles are never stored: they are computed by query from
-MembershipRole ∪ (GroupMember ⋈ GroupRoleMapping), so joining or leaving a
-group, deleting a group or changing a mapping takes effect in the very
-transaction that makes the change.
+Effective roles are never stored: they are computed by one query from
+MembershipRole ∪ (GroupMember ⋈ GroupRoleMapping) ∪ unexpired RoleGrant, so joining
+or leaving a group, changing a mapping, or a grant running out takes effect on the
+very next request (a grant counts while `until` is after portal.clock.now()).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
+    Integer,
     Select,
     and_,
+    cast,
     exists,
     func,
     literal,
@@ -25,6 +29,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from portal import clock
 from portal.extensions import db
 from portal.models import (
     Group,
@@ -34,6 +39,7 @@ from portal.models import (
     MembershipRole,
     Organisation,
     Role,
+    RoleGrant,
 )
 from portal.permissions import BUILTIN_ROLES, IAM_MANAGE, PERMISSION_LABELS
 from portal.services import audit
@@ -69,32 +75,57 @@ def all_roles() -> list[Role]:
 
 
 @dataclass(frozen=True)
-class RoleGrant:
-    """One reason a member holds a role: by hand (group is None) or through a mapped group."""
+class RoleSource:
+    """One reason a member holds a role: by hand, through a mapped group, or a time-boxed grant."""
 
     role: Role
     group_public_id: str | None = None
     group_name: str | None = None
+    grant: RoleGrant | None = None
 
     @property
     def manual(self) -> bool:
-        return self.group_public_id is None
+        return self.group_public_id is None and self.grant is None
+
+    @property
+    def temporary(self) -> bool:
+        return self.grant is not None
+
+    @property
+    def kind(self) -> str:
+        return "manual" if self.manual else "grant" if self.temporary else "group"
+
+
+@dataclass(frozen=True)
+class HeldRole:
+    """A role a member holds, and until when (None: by hand or through a group, no end)."""
+
+    role: Role
+    until: datetime | None = None
+
+
+def active_grant(now: datetime) -> ColumnElement[bool]:
+    """Return the condition for a RoleGrant that counts at this instant."""
+    return and_(RoleGrant.ended_at.is_(None), RoleGrant.until > now)
 
 
 def _grants_query(membership_ids: Iterable[int]) -> Select[Any]:
     ids = list(membership_ids)
+    no_id = cast(null(), Integer)  # typed, so PostgreSQL can match the UNION's columns
     manual = select(
         MembershipRole.membership_id.label("mid"),
         MembershipRole.role_id.label("rid"),
-        null().label("gid"),
+        no_id.label("gid"),
+        no_id.label("tid"),
     ).where(MembershipRole.membership_id.in_(ids))
-    # A group only counts inside its own organisation (defence in depth: the
-    # SCIM service never links across organisations, and this query makes sure).
+    # A group or a grant only counts inside its own organisation (defence in depth: the
+    # services never link across organisations, and this query makes sure).
     mapped = (
         select(
             GroupMember.membership_id.label("mid"),
             GroupRoleMapping.role_id.label("rid"),
             GroupRoleMapping.group_id.label("gid"),
+            no_id.label("tid"),
         )
         .join(GroupRoleMapping, GroupRoleMapping.group_id == GroupMember.group_id)
         .join(Group, Group.id == GroupMember.group_id)
@@ -102,41 +133,71 @@ def _grants_query(membership_ids: Iterable[int]) -> Select[Any]:
         .where(GroupMember.membership_id.in_(ids),
                Group.organisation_id == Membership.organisation_id)
     )
-    grants = union_all(manual, mapped).subquery()
+    granted = (
+        select(
+            RoleGrant.membership_id.label("mid"),
+            RoleGrant.role_id.label("rid"),
+            no_id.label("gid"),
+            RoleGrant.id.label("tid"),
+        )
+        .join(Membership, Membership.id == RoleGrant.membership_id)
+        .where(RoleGrant.membership_id.in_(ids),
+               RoleGrant.organisation_id == Membership.organisation_id,
+               active_grant(clock.now()))
+    )
+    grants = union_all(manual, mapped, granted).subquery()
     return (
-        select(grants.c.mid, Role, Group.public_id, Group.display_name)
+        select(grants.c.mid, Role, Group.public_id, Group.display_name, RoleGrant)
         .join(Role, Role.id == grants.c.rid)
         .outerjoin(Group, Group.id == grants.c.gid)
+        .outerjoin(RoleGrant, RoleGrant.id == grants.c.tid)
         .order_by(grants.c.mid, Role.name, Group.display_name_lower)
     )
 
 
-def role_grants_for(membership_ids: Iterable[int]) -> dict[int, list[RoleGrant]]:
-    """Return every role grant of these members, in one query (manual first per role)."""
+def _source_order(source: RoleSource) -> tuple[Any, ...]:
+    kind = 0 if source.manual else 2 if source.grant else 1
+    until = source.grant.until.timestamp() if source.grant else 0.0
+    return (source.role.name, kind, (source.group_name or "").lower(), until)
+
+
+def role_grants_for(membership_ids: Iterable[int]) -> dict[int, list[RoleSource]]:
+    """Return every source of these members' roles, in one query (manual, groups, grants)."""
     ids = list(membership_ids)
-    result: dict[int, list[RoleGrant]] = {mid: [] for mid in ids}
+    result: dict[int, list[RoleSource]] = {mid: [] for mid in ids}
     if not ids:
         return result
-    for mid, role, group_public_id, group_name in db.session.execute(_grants_query(ids)):
-        result[mid].append(RoleGrant(role, group_public_id, group_name))
-    for grants in result.values():
-        grants.sort(key=lambda g: (g.role.name, not g.manual, (g.group_name or "").lower()))
+    for mid, role, group_public_id, group_name, grant in db.session.execute(_grants_query(ids)):
+        result[mid].append(RoleSource(role, group_public_id, group_name, grant))
+    for sources in result.values():
+        sources.sort(key=_source_order)
+    return result
+
+
+def held_roles_for(membership_ids: Iterable[int]) -> dict[int, list[HeldRole]]:
+    """Return each member's distinct roles by name, with the latest end of a time-boxed one."""
+    result: dict[int, list[HeldRole]] = {}
+    for mid, sources in role_grants_for(membership_ids).items():
+        held: dict[int, HeldRole] = {}
+        for source in sources:
+            current = held.get(source.role.id)
+            until = source.grant.until if source.grant else None
+            # A permanent source beats any grant; of two grants the later end wins.
+            longer = current is not None and current.until is not None and (
+                until is None or until > current.until)
+            if current is None or longer:
+                held[source.role.id] = HeldRole(source.role, until)
+        result[mid] = list(held.values())
     return result
 
 
 def effective_roles_for(membership_ids: Iterable[int]) -> dict[int, list[Role]]:
     """Return each member's effective roles (distinct, by name), in one query."""
-    result: dict[int, list[Role]] = {}
-    for mid, grants in role_grants_for(membership_ids).items():
-        seen: dict[int, Role] = {}
-        for grant in grants:
-            seen.setdefault(grant.role.id, grant.role)
-        result[mid] = list(seen.values())
-    return result
+    return {mid: [h.role for h in held] for mid, held in held_roles_for(membership_ids).items()}
 
 
 def effective_roles(membership: Membership) -> list[Role]:
-    """Return the member's roles: manual ones plus those of every mapped group they are in."""
+    """Return the member's roles: by hand, of every mapped group they are in, unexpired grants."""
     return effective_roles_for([membership.id])[membership.id]
 
 
@@ -145,8 +206,18 @@ def effective_permissions(membership: Membership) -> frozenset[str]:
     return frozenset(p for role in effective_roles(membership) for p in role.permissions)
 
 
+def permanent_permissions(membership: Membership) -> frozenset[str]:
+    """Return the permissions held by hand or through a group: what the member may hand on.
+
+    A permission held only through a time-boxed grant cannot be handed on, so a
+    temporary holder cannot make their own access (or anyone else's) outlast the grant.
+    """
+    return frozenset(p for source in role_grants_for([membership.id])[membership.id]
+                     if not source.temporary for p in source.role.permissions)
+
+
 def members_with_permission(org_id: int, permission: str) -> list[Membership]:
-    """Return the organisation's active members who hold a permission through any role."""
+    """Return the organisation's active members who hold a permission now, by any source."""
     role_ids = [r.id for r in db.session.scalars(select(Role)) if permission in r.permissions]
     if not role_ids:
         return []
@@ -156,7 +227,10 @@ def members_with_permission(org_id: int, permission: str) -> list[Membership]:
         .join(GroupRoleMapping, GroupRoleMapping.group_id == GroupMember.group_id)
         .where(GroupRoleMapping.role_id.in_(role_ids))
     )
-    holders = union(manual, mapped).subquery()
+    granted = select(RoleGrant.membership_id).where(RoleGrant.role_id.in_(role_ids),
+                                                    RoleGrant.organisation_id == org_id,
+                                                    active_grant(clock.now()))
+    holders = union(manual, mapped, granted).subquery()
     return list(db.session.scalars(
         select(Membership)
         .where(Membership.organisation_id == org_id, Membership.active.is_(True),
@@ -181,6 +255,8 @@ def iam_holder_count(
     """Count active members holding the IAM permission, optionally as if one grant were gone.
 
     `without_mapping` is (group_id, role_id); `without_manual` is (membership_id, role_id).
+    Time-boxed grants do not count: they end by themselves, so they cannot be what keeps
+    an organisation manageable.
     """
     role_ids = _iam_role_ids()
     if not role_ids:

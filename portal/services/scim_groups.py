@@ -38,9 +38,12 @@ def scim_groups(org: Organisation) -> Select[Group]:
     return select(Group).where(Group.organisation_id == org.id, Group.source == SOURCE_SCIM)
 
 
-def get_group(org: Organisation, public_id: str) -> Group:
-    """Return a SCIM group by id, or raise NotFound."""
-    group = db.session.scalar(scim_groups(org).where(Group.public_id == public_id))
+def get_group(org: Organisation, public_id: str, *, for_update: bool = False) -> Group:
+    """Return a SCIM group by id, or raise NotFound; lock its row to change it."""
+    query = scim_groups(org).where(Group.public_id == public_id)
+    # No id holds NUL, and PostgreSQL refuses it in a query parameter.
+    group = None if "\x00" in public_id else db.session.scalar(
+        query.with_for_update() if for_update else query)
     if group is None:
         raise NotFound(f"There is no Group with id {public_id[:80]!r}.")
     return group
@@ -50,7 +53,7 @@ def resolve_members(org: Organisation, public_ids: Iterable[str]) -> dict[str, i
     """Map member ids to membership ids; any id that is not a User here is an error."""
     wanted = sorted(set(public_ids))
     found: dict[str, int] = {}
-    for chunk in _chunks(wanted):
+    for chunk in _chunks([i for i in wanted if "\x00" not in i]):
         rows = db.session.execute(
             select(Membership.public_id, Membership.id).where(
                 Membership.organisation_id == org.id, Membership.scim_managed.is_(True),

@@ -1,22 +1,24 @@
 """The SCIM connection state of an organisation, as the screen and audit reports state it.
 
-One small read-only function so the SCIM screen, the support overview and (later)
-the downloadable status report all say the same thing. Until the provisioning
-activity log exists, "last provisioning request" is the latest time any of the
-organisation's tokens was accepted, and by which client.
+One small read-only function so the SCIM screen, the support overview and the
+downloadable status report all say the same thing. "Last provisioning request" is
+the newest record of the provisioning activity log (with its result, failures
+included); without one, the latest time any of the organisation's tokens was
+accepted, and by which client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Organisation, ScimToken
+from portal.models import Organisation, ProvisioningActivity, ScimToken
 from portal.services.organisations import scim_base_url
+from portal.services.scim_health import failure_reason
 
 RESULT_ACCEPTED = "Token accepted"
 
@@ -57,20 +59,36 @@ def scim_statuses(orgs: Sequence[Organisation]) -> dict[int, ScimStatus]:
     """Return the SCIM connection state of several organisations in one query."""
     ids = [org.id for org in orgs]
     tokens: dict[int, list[ScimToken]] = {org_id: [] for org_id in ids}
+    latest: dict[int, ProvisioningActivity] = {}
     if ids:
         for token in db.session.scalars(
             select(ScimToken).where(ScimToken.organisation_id.in_(ids)).order_by(ScimToken.id)
         ):
             tokens[token.organisation_id].append(token)
-    return {org.id: _status(org, tokens[org.id]) for org in orgs}
+        newest = (select(func.max(ProvisioningActivity.id))
+                  .where(ProvisioningActivity.organisation_id.in_(ids))
+                  .group_by(ProvisioningActivity.organisation_id))
+        for row in db.session.scalars(
+            select(ProvisioningActivity).where(ProvisioningActivity.id.in_(newest))
+        ):
+            latest[row.organisation_id or 0] = row
+    return {org.id: _status(org, tokens[org.id], latest.get(org.id)) for org in orgs}
 
 
-def _status(org: Organisation, tokens: list[ScimToken]) -> ScimStatus:
+def request_result(record: ProvisioningActivity) -> str:
+    """Return a request's result in words, e.g. "Succeeded (HTTP 201)"."""
+    if record.status < 400:
+        return f"Succeeded (HTTP {record.status})"
+    return f"Failed: {failure_reason(record.status, record.scim_type)} (HTTP {record.status})"
+
+
+def _status(org: Organisation, tokens: list[ScimToken],
+            record: ProvisioningActivity | None) -> ScimStatus:
     active = next((t for t in tokens if t.revoked_at is None), None)
     used = [t for t in tokens if t.last_used_at is not None]
     # The most recent request may have come with a token that has since been rotated.
     last = max(used, key=lambda t: t.last_used_at) if used else None  # type: ignore[arg-type,return-value]
-    return ScimStatus(
+    status = ScimStatus(
         organisation_name=org.name,
         organisation_key=org.key,
         released=org.scim_released,
@@ -85,3 +103,7 @@ def _status(org: Organisation, tokens: list[ScimToken]) -> ScimStatus:
         last_request_client=last.last_used_agent if last else None,
         last_request_result=RESULT_ACCEPTED if last else None,
     )
+    if record is not None:
+        status = replace(status, last_request_at=record.time, last_request_client=record.client,
+                         last_request_result=request_result(record))
+    return status

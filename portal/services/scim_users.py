@@ -73,9 +73,14 @@ def scim_users(org: Organisation) -> Select[Membership]:
     )
 
 
-def get_user(org: Organisation, public_id: str) -> Membership:
-    """Return a SCIM-managed member by id, or raise NotFound."""
-    member = db.session.scalar(scim_users(org).where(Membership.public_id == public_id))
+def get_user(org: Organisation, public_id: str, *, for_update: bool = False) -> Membership:
+    """Return a SCIM-managed member by id, or raise NotFound; lock its row to change it."""
+    query = scim_users(org).where(Membership.public_id == public_id)
+    # Concurrent changes to one User queue here (PostgreSQL), so each reads what the one
+    # before it wrote; SQLite serialises whole write requests (portal.security).
+    # No id holds NUL, and PostgreSQL refuses it in a query parameter.
+    member = None if "\x00" in public_id else db.session.scalar(
+        query.with_for_update() if for_update else query)
     if member is None:
         raise NotFound(f"There is no User with id {public_id[:80]!r}.")
     return member
@@ -190,6 +195,13 @@ def _snapshot(member: Membership) -> dict[str, Any]:
 
 def _apply(member: Membership, data: UserData, org: Organisation) -> None:
     """Copy the IdP's attributes onto the membership (never onto the shared account)."""
+    # No autoflush while half-applied: a taken userName must fail in _flush_unique (409),
+    # not in the manager lookup's autoflush (an unhandled IntegrityError, a 500).
+    with db.session.no_autoflush:
+        _copy(member, data, org)
+
+
+def _copy(member: Membership, data: UserData, org: Organisation) -> None:
     member.user_name = data.user_name
     member.user_name_lower = data.user_name.lower()
     member.external_id = data.external_id

@@ -1,0 +1,148 @@
+"""Recording every SCIM request in the provisioning activity log.
+
+A hook that runs before every other one (including the bearer-token check) starts a
+timer and registers the write with `record_regardless`: the record is one insert at
+the end of the request, in the same transaction as a successful request's changes,
+or on its own after a failed request's changes were rolled back. So requests
+rejected for a bad token, unknown paths, oversized bodies and errors are all
+recorded, and a record never describes a half-done change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from time import perf_counter
+from typing import Any
+
+from flask import Response, current_app, g, request
+from sqlalchemy import select
+
+from portal.errors import is_scim_request
+from portal.extensions import db
+from portal.models import Organisation, ProvisioningActivity, utcnow
+from portal.security import record_regardless
+from portal.services import scim_notices, scim_tokens
+from portal.services.provisioning_activity import effect_from_audit, note_effect, noted_effects
+from scim_api.scrub import scrub_body, scrub_query, scrub_text
+
+__all__ = ["note_effect", "start_recording"]
+
+log = logging.getLogger(__name__)
+
+# /scim/v2/<org_key>/<segment>: the resource type the segment names.
+RESOURCE_TYPES = {
+    "users": "User",
+    "groups": "Group",
+    "serviceproviderconfig": "ServiceProviderConfig",
+    "resourcetypes": "ResourceTypes",
+    "schemas": "Schemas",
+    "bulk": "Bulk",
+    "me": "Me",
+    ".search": "Search",
+}
+
+
+def start_recording() -> None:
+    """Start timing a SCIM request and arrange for it to be recorded, whatever its outcome."""
+    if not is_scim_request():
+        return
+    g.scim_started = perf_counter()
+    g.scim_started_at = utcnow()
+    record_regardless(_write)
+
+
+def _presented_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, rest = header.strip().partition(" ")
+    return rest.strip() if scheme.lower() == "bearer" else header.strip()
+
+
+def _path_parts() -> tuple[str, str | None, str | None]:
+    """Return (organisation key, resource type, resource id) named by the URL."""
+    parts = [p for p in request.path.split("/")[3:]]
+    key = parts[0] if parts else ""
+    segment = parts[1] if len(parts) > 1 and parts[1] else None
+    resource = RESOURCE_TYPES.get(segment.lower(), "Other") if segment else None
+    resource_id = scrub_text(parts[2])[:64] if len(parts) > 2 and parts[2] else None
+    return key, resource, resource_id
+
+
+def _response_json(response: Response) -> dict[str, Any] | None:
+    if response.is_streamed or response.direct_passthrough or not response.is_json:
+        return None
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _request_body(presented: str, status: int) -> Any:
+    limit = current_app.config["SCIM_MAX_BODY_BYTES"]
+    length = request.content_length
+    if status == 413 or (length is not None and length > limit):
+        return {"truncated": True, "bytes": length, "note": "larger than accepted; not stored"}
+    raw = g.get("scim_request_body")  # what the SCIM API read, if it read the body
+    if raw is None:
+        raw = request.get_data(cache=True)
+    return scrub_body(raw, secrets=(presented,))
+
+
+def _effect(status: int, method: str) -> str | None:
+    if status >= 400:
+        return "nothing changed" if method != "GET" else None
+    words = noted_effects()
+    if words:
+        return "; ".join(words)
+    return effect_from_audit(g.get("audit_events", []))
+
+
+def describe(response: Response) -> ProvisioningActivity:
+    """Return the activity record for the current request and its response."""
+    key, resource, resource_id = _path_parts()
+    presented = _presented_token()
+    status = response.status_code
+    row = ProvisioningActivity(
+        time=g.get("scim_started_at") or utcnow(),
+        method=request.method[:10],
+        path=scrub_text(request.path)[:1500],
+        resource_type=resource,
+        resource_id=resource_id,
+        status=status,
+        duration_ms=int((perf_counter() - g.get("scim_started", perf_counter())) * 1000),
+        client=scrub_text(request.user_agent.string or "")[:300] or None,
+    )
+    authenticated = g.get("scim_org")  # set by the token check when the token was valid
+    if isinstance(authenticated, Organisation):
+        row.organisation_id, row.token_valid = authenticated.id, True
+    else:
+        row.organisation_id = db.session.scalar(
+            select(Organisation.id).where(Organisation.key == key)) if key else None
+        row.token_valid = bool(presented) and scim_tokens.verify_token(key, presented) is not None
+    try:
+        query = request.query_string.decode("utf-8", "replace")
+        row.path = (row.path + ("?" + scrub_query(query) if query else ""))[:2000]
+        answer = _response_json(response)
+        if answer and status >= 400:
+            row.scim_type = scrub_text(str(answer.get("scimType") or ""))[:50] or None
+            row.detail = scrub_text(str(answer.get("detail") or ""), secrets=(presented,))[:2000] \
+                or None
+        elif answer and row.resource_id is None and isinstance(answer.get("id"), str):
+            row.resource_id = scrub_text(answer["id"])[:64]
+        effect = _effect(status, request.method)
+        row.effect = effect.replace("\x00", "") if effect else None
+        row.request_body = _request_body(presented, status)
+    except Exception:  # the record must be written even if the request was odd
+        log.exception("could not fully describe SCIM request %s %s", request.method, row.path)
+    return row
+
+
+def _write(response: Response) -> None:
+    row = describe(response)
+    db.session.add(row)
+    db.session.flush()
+    if row.failed and row.organisation_id is not None:
+        org = db.session.get(Organisation, row.organisation_id)
+        if org is not None:
+            scim_notices.notify_if_failing(org)

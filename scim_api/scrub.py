@@ -1,0 +1,112 @@
+"""Removing secrets from what an IdP sent before any of it is stored.
+
+Okta sends `password` on create and update (IDP-COMPAT.md), and PATCH can carry one
+as `{"path": "password", "value": ...}`; a client may even put its token in the URL.
+None of it may reach the activity log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from portal.services.scim_tokens import TOKEN_PREFIX
+
+# Stored request bodies are capped; larger ones keep an excerpt and a marker.
+MAX_STORED_BODY = 16 * 1024
+REMOVED = "[removed]"
+_SECRET_WORDS = ("password", "secret", "token", "credential", "apikey", "api_key")
+_TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]*")
+_BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
+# In text that is not JSON: a secret-looking key, a separator, then the value.
+_TEXT_SECRET = re.compile(
+    r"(?i)([\"']?[\w:.\-]*(?:" + "|".join(_SECRET_WORDS) + r")[\w\-]*[\"']?\s*[:=]\s*)"
+    r"(\"(?:[^\"\\]|\\.)*\"?|'[^']*'?|[^\s,&}]+)"
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Return whether an attribute or parameter name looks like it carries a secret."""
+    # "urn:...:User:password" and "password" alike: look at the last segment.
+    last = re.split(r"[:.]", name.strip())[-1].lower()
+    return any(word in last for word in _SECRET_WORDS)
+
+
+def _is_secret_path(path: Any) -> bool:
+    if not isinstance(path, str):
+        return False
+    return is_secret_name(path.split("[", 1)[0])
+
+
+def scrub_value(value: Any, secrets: tuple[str, ...] = ()) -> Any:
+    """Return a copy of a JSON value with every secret-looking key removed at any depth."""
+    if isinstance(value, dict):
+        cleaned: dict[str, Any] = {}
+        secret_path = _is_secret_path(value.get("path")) or _is_secret_path(value.get("Path"))
+        for key, item in value.items():
+            if isinstance(key, str) and is_secret_name(key):
+                continue
+            if secret_path and isinstance(key, str) and key.lower() == "value":
+                cleaned[key] = REMOVED
+                continue
+            cleaned[scrub_text(key, secrets=secrets)] = scrub_value(item, secrets)
+        return cleaned
+    if isinstance(value, list):
+        return [scrub_value(item, secrets) for item in value]
+    if isinstance(value, str):
+        return scrub_text(value, secrets=secrets)
+    return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def scrub_text(text: str, *, secrets: tuple[str, ...] = ()) -> str:
+    """Return text with tokens, bearer credentials and `password=...`-style values removed."""
+    text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REMOVED)
+    text = _TOKEN_PATTERN.sub(REMOVED, text)
+    text = _BEARER_PATTERN.sub("Bearer " + REMOVED, text)
+    return _TEXT_SECRET.sub(lambda m: m.group(1) + REMOVED, text)
+
+
+def scrub_query(query: str) -> str:
+    """Return a query string without parameters that look like secrets."""
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, REMOVED if is_secret_name(k) else scrub_text(v)) for k, v in pairs])
+
+
+def scrub_body(raw: bytes, *, secrets: tuple[str, ...] = ()) -> Any:
+    """Return the request body as stored: scrubbed JSON, capped at MAX_STORED_BODY."""
+    if not raw:
+        return None
+    try:
+        # NaN and Infinity are not JSON (PostgreSQL refuses them): keep such bodies as text.
+        parsed = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        text = raw.decode("utf-8", "replace")
+        if any(word in text.lower() for word in _SECRET_WORDS):
+            # Without structure we cannot tell which part is the secret: keep none of it.
+            return {"bytes": len(raw), "note": "not valid JSON; not stored because it mentions "
+                                               "a password, secret or token"}
+        text = scrub_text(text[: MAX_STORED_BODY * 2], secrets=secrets)
+        return _capped({"unparsed": text}, len(raw), note="not valid JSON")
+    return _capped(scrub_value(parsed, secrets), len(raw))
+
+
+def _capped(value: Any, size: int, *, note: str | None = None) -> Any:
+    encoded = json.dumps(value, ensure_ascii=False)
+    if len(encoded) <= MAX_STORED_BODY and note is None:
+        return value
+    if len(encoded) <= MAX_STORED_BODY:
+        return {**value, "note": note}
+    excerpt = encoded[:MAX_STORED_BODY]
+    return {"truncated": True, "bytes": size, "excerpt": excerpt,
+            "note": note or f"body of {size} bytes truncated to {MAX_STORED_BODY} characters"}

@@ -1,0 +1,213 @@
+"""Every SCIM request is recorded: successes, errors, bad tokens; no secrets, no half-changes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Flask, Response, abort, current_app, request
+from sqlalchemy import select
+
+from portal.extensions import csrf, db
+from portal.models import Group, Organisation
+from portal.services import audit
+from portal.services.provisioning_activity import note_effect
+from scim_api.errors import scim_error_response
+from tests.activity.conftest import ScimOrg, activity_rows, dump_database
+
+PASSWORD_SENT = "Sup3r-Secret-Passw0rd!"
+
+
+@pytest.fixture
+def probe(app: Flask) -> None:
+    """Routes under a SCIM base URL that succeed, fail after writing, or refuse large bodies."""
+
+    def create_group(org_key: str) -> Response:
+        org = db.session.scalar(select(Organisation).where(Organisation.key == org_key))
+        assert org is not None
+        name = request.get_json(force=True)["displayName"]
+        db.session.add(Group(organisation_id=org.id, display_name=name,
+                             display_name_lower=name.lower()))
+        db.session.flush()
+        if name == "Duplicate":  # the change is written, then the request fails
+            return scim_error_response(409, "A group with this name exists.", "uniqueness")
+        note_effect(f"created group {name}")
+        return Response(json.dumps({"id": "g-1", "displayName": name}), 201,
+                        content_type="application/scim+json")
+
+    def limited(org_key: str) -> Response:
+        if (request.content_length or 0) > current_app.config["SCIM_MAX_BODY_BYTES"]:
+            abort(413)
+        return scim_error_response(400, "Unparseable body.", "invalidSyntax")
+
+    def late_conflict(org_key: str) -> Response:
+        org = db.session.scalar(select(Organisation).where(Organisation.key == org_key))
+        assert org is not None
+        for _ in range(2):  # the duplicate only surfaces when the request's commit flushes
+            db.session.add(Group(organisation_id=org.id, display_name="Twin",
+                                 display_name_lower="twin"))
+        return Response("{}", 201, content_type="application/scim+json")
+
+    def audited(org_key: str) -> Response:
+        org = db.session.scalar(select(Organisation).where(Organisation.key == org_key))
+        audit.record(audit.Actor("Okta SCIM Client"), "scim.user_deactivated", org,
+                     target_label="bob@acme.example")
+        return Response("{}", 200, content_type="application/scim+json")
+
+    for rule, view in (("Probe", create_group), ("Limited", limited),
+                       ("LateConflict", late_conflict), ("Audited", audited)):
+        app.add_url_rule(f"/scim/v2/<org_key>/{rule}", view.__name__, csrf.exempt(view),
+                         methods=["POST"])
+
+
+def test_successful_request_is_recorded_with_its_effect(scim_org: ScimOrg, app: Flask,
+                                                        probe: None) -> None:
+    response = scim_org.call("POST", "/Probe", json={"displayName": "Engineering"})
+    assert response.status_code == 201
+    [row] = activity_rows(app)
+    assert row.organisation_id == scim_org.org.id
+    assert (row.method, row.status, row.resource_type) == ("POST", 201, "Other")
+    assert row.resource_id == "g-1"  # taken from the created resource
+    assert row.effect == "created group Engineering"
+    assert row.client == "Okta SCIM Client 1.0.0"
+    assert row.token_valid is True
+    assert row.request_body == {"displayName": "Engineering"}
+    assert row.duration_ms >= 0 and row.time is not None
+
+
+def test_failed_request_leaves_no_partial_change_but_is_recorded(scim_org: ScimOrg, app: Flask,
+                                                                 probe: None) -> None:
+    response = scim_org.call("POST", "/Probe", json={"displayName": "Duplicate"})
+    assert response.status_code == 409
+    with app.app_context():
+        assert db.session.scalar(select(Group)) is None  # the flushed group was rolled back
+    [row] = activity_rows(app)
+    assert (row.status, row.scim_type) == (409, "uniqueness")
+    assert row.detail == "A group with this name exists."
+    assert row.effect == "nothing changed"
+
+
+def test_request_whose_commit_fails_is_recorded_with_the_error_the_idp_got(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    response = scim_org.call("POST", "/LateConflict", json={})
+    assert response.status_code == 409
+    with app.app_context():
+        assert db.session.scalar(select(Group)) is None
+    [row] = activity_rows(app)
+    assert row.status == 409 and row.effect == "nothing changed"
+
+
+def test_effect_falls_back_to_the_audit_events_the_request_wrote(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    scim_org.call("POST", "/Audited", json={})
+    [row] = activity_rows(app)
+    assert row.effect == "scim user deactivated: bob@acme.example"
+
+
+def test_unknown_path_is_recorded_as_404(scim_org: ScimOrg, app: Flask) -> None:
+    response = scim_org.call("GET", "/NoSuchThing/42?attributes=userName")
+    assert response.status_code == 404
+    [row] = activity_rows(app)
+    assert row.status == 404 and row.organisation_id == scim_org.org.id
+    assert row.path == f"{scim_org.base}/NoSuchThing/42?attributes=userName"
+    assert row.resource_id == "42"
+
+
+def test_bad_token_request_is_recorded_as_such_for_the_named_organisation(
+    scim_org: ScimOrg, app: Flask
+) -> None:
+    scim_org.call("GET", "/Users", token="dpms_scim_not-the-right-one")
+    [row] = activity_rows(app)
+    assert row.organisation_id == scim_org.org.id
+    assert row.token_valid is False
+
+
+def test_request_naming_no_known_organisation_is_recorded_without_one(
+    scim_org: ScimOrg, app: Flask
+) -> None:
+    scim_org.client.get("/scim/v2/not-an-org/Users", headers=scim_org.headers())
+    [row] = activity_rows(app)
+    assert row.organisation_id is None and row.status in (401, 404)
+    assert row.token_valid is False  # a real token, but not this URL's
+
+
+def test_oversized_body_is_refused_and_recorded_without_storing_it(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    app.config["SCIM_MAX_BODY_BYTES"] = 1000
+    response = scim_org.call("POST", "/Limited", data="x" * 5000,
+                             content_type="application/scim+json")
+    assert response.status_code == 413
+    [row] = activity_rows(app)
+    assert row.status == 413
+    assert row.request_body == {"truncated": True, "bytes": 5000,
+                                "note": "larger than accepted; not stored"}
+
+
+def test_malformed_request_is_recorded_with_scim_type(scim_org: ScimOrg, app: Flask,
+                                                      probe: None) -> None:
+    scim_org.call("POST", "/Limited", data='{"userName": "x", "active": tru',
+                  content_type="application/scim+json")
+    scim_org.call("POST", "/Limited", data='{"userName": "x", "password": "hunter22"',
+                  content_type="application/scim+json")
+    plain, secret = activity_rows(app)
+    assert (plain.status, plain.scim_type) == (400, "invalidSyntax")
+    assert plain.request_body == {"unparsed": '{"userName": "x", "active": tru',
+                                  "note": "not valid JSON"}
+    assert "hunter22" not in json.dumps(secret.request_body)
+    assert secret.request_body["bytes"] == 40
+
+
+def test_large_body_is_stored_truncated(scim_org: ScimOrg, app: Flask, probe: None) -> None:
+    members = [{"value": f"user-{i:05d}"} for i in range(2000)]
+    scim_org.call("POST", "/Limited", json={"members": members})
+    [row] = activity_rows(app)
+    assert row.request_body["truncated"] is True
+    assert len(row.request_body["excerpt"]) == 16 * 1024
+
+
+def test_password_and_token_are_stored_in_no_column_of_any_table(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    body = {"displayName": "Ops", "password": PASSWORD_SENT,
+            "nested": [{"Password": PASSWORD_SENT, "keep": 1}],
+            "Operations": [{"op": "replace", "path": "password", "value": PASSWORD_SENT}],
+            "note": f"token={scim_org.token}"}
+    scim_org.call("POST", "/Probe", json=body)
+    scim_org.call("POST", "/Limited", data=json.dumps(body)[:-3],
+                  content_type="application/scim+json")
+    scim_org.client.get(f"{scim_org.base}/Users?access_token={scim_org.token}",
+                        headers=scim_org.headers())
+    rows = activity_rows(app)
+    assert len(rows) == 3
+    assert rows[0].request_body["nested"] == [{"keep": 1}]
+    assert rows[0].request_body["Operations"][0]["value"] == "[removed]"
+    everything = dump_database(app)
+    assert PASSWORD_SENT not in everything
+    assert scim_org.token not in everything
+    assert scim_org.token[len("dpms_scim_"):] not in everything
+
+
+def test_client_name_is_stored_without_credentials(scim_org: ScimOrg, app: Flask) -> None:
+    scim_org.client.get(f"{scim_org.base}/Users",
+                        headers={"Authorization": f"Bearer {scim_org.token}",
+                                 "User-Agent": f"curl/8 password={PASSWORD_SENT}"})
+    [row] = activity_rows(app)
+    assert row.client == "curl/8 password=[removed]"
+
+
+def test_bodies_and_paths_postgresql_cannot_store_are_recorded_safely(
+    scim_org: ScimOrg, app: Flask, probe: None
+) -> None:
+    scim_org.call("POST", "/Limited", data='{"userName": NaN, "n": Infinity}',
+                  content_type="application/scim+json")
+    scim_org.call("GET", "/Users/abc%00def")
+    scim_org.call("GET", "/Groups/abc%00def")
+    constant, user, group = activity_rows(app)
+    assert constant.status == 400
+    assert constant.request_body == {"unparsed": '{"userName": NaN, "n": Infinity}',
+                                     "note": "not valid JSON"}
+    for row in (user, group):
+        assert row.status == 404 and "\x00" not in row.path and row.resource_id == "abcdef"
