@@ -1,7 +1,7 @@
 """membership index for SCIM lists
 
 Revision ID: 6f0fabdf18d4
-Revises: f9a4a7672e5c
+Revises: aec1744dea9e
 Create Date: 2026-11-28 12:55:14.316050
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '6f0fabdf18d4'
-down_revision = 'f9a4a7672e5c'
+down_revision = 'aec1744dea9e'
 branch_labels = None
 depends_on = None
 
