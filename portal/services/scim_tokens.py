@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
 from portal.models import Organisation, ScimToken, utcnow
@@ -78,8 +79,9 @@ def issue_token(org: Organisation, actor: audit.Actor) -> IssuedToken:
 # Built once: every SCIM request runs it, and a prebuilt statement skips rebuilding the
 # expression and its cache key (~150 µs a request here).
 _TOKEN_AND_ORG = (
-    select(ScimToken, Organisation)
-    .join(Organisation, Organisation.id == ScimToken.organisation_id)
+    select(ScimToken)
+    .join(ScimToken.organisation)
+    .options(contains_eager(ScimToken.organisation))
     .where(ScimToken.digest == bindparam("digest"), ScimToken.revoked_at.is_(None))
 )
 
@@ -89,13 +91,13 @@ def verify_token(org_key: str, presented: str) -> ScimToken | None:
     if not presented or len(presented) > 512:
         return None
     wanted = digest(presented)
-    # The organisation comes in the same query (one round trip per SCIM request); later
-    # db.session.get(Organisation, ...) calls find it in the identity map.
-    row = db.session.execute(_TOKEN_AND_ORG, {"digest": wanted}).first()
-    if row is None:
+    # The organisation comes in the same query (one round trip per SCIM request) and stays
+    # referenced by token.organisation, so db.session.get(Organisation, ...) needs no SQL.
+    token = db.session.scalars(_TOKEN_AND_ORG, {"digest": wanted}).first()
+    if token is None:
         return None
-    token, org = row
-    if not (hmac.compare_digest(token.digest, wanted) and hmac.compare_digest(org.key, org_key)):
+    if not (hmac.compare_digest(token.digest, wanted)
+            and hmac.compare_digest(token.organisation.key, org_key)):
         return None
     return token
 
