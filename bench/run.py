@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 servers.close()  # before a PostgreSQL database is dropped
             minutes = (time.monotonic() - started) / 60
+            notes.insert(0, _activity_note(data))
             _write(settings, data, rows, notes, sampler.peak_mb(APP), minutes)
         ok = True
         return 0
@@ -56,6 +57,22 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(log_dir, ignore_errors=True)
         else:
             print(f"Server logs kept in {log_dir}", file=sys.stderr)
+
+
+def _activity_note(data: AppData) -> str:
+    """Say whether the provisioning activity log recorded the run's SCIM requests."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(data.database_url)
+    try:
+        if not inspect(engine).has_table("provisioning_activity"):
+            return "Provisioning activity log: not present in this version of the app."
+        with engine.connect() as conn:
+            count = conn.execute(text("SELECT count(*) FROM provisioning_activity")).scalar()
+        return (f"Provisioning activity log: on; it recorded {count:,} SCIM requests "
+                "during the run.")
+    finally:
+        engine.dispose()
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
