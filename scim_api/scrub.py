@@ -22,7 +22,7 @@ _TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]*")
 _BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
 # In text that is not JSON: a secret-looking key, a separator, then the value.
 _TEXT_SECRET = re.compile(
-    r"(?i)([\"']?[\w:.\-]*(?:" + "|".join(_SECRET_WORDS) + r")[\w\-]*[\"']?\s*[:=]\s*)"
+    r"(?i)([\"']?[\w:.\-]{0,64}(?:" + "|".join(_SECRET_WORDS) + r")[\w\-]{0,64}[\"']?\s{0,8}[:=]\s{0,8})"
     r"(\"(?:[^\"\\]|\\.)*\"?|'[^']*'?|[^\s,&}]+)"
 )
 
@@ -66,6 +66,9 @@ def _not_json(constant: str) -> Any:
 
 def scrub_text(text: str, *, secrets: tuple[str, ...] = ()) -> str:
     """Return text with tokens, bearer credentials and `password=...`-style values removed."""
+    if len(text) > MAX_STORED_BODY:
+        # Only an excerpt is ever stored; scrubbing a megabyte would burn CPU per request.
+        text = text[:MAX_STORED_BODY] + "…"
     text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     for secret in secrets:
         if secret:
