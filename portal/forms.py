@@ -20,3 +20,14 @@ class SwitchOrganisationForm(FlaskForm):
     """Choose which organisation the session works in."""
 
     organisation = StringField("Organisation", validators=[DataRequired()])
+
+
+_MAX_ID = 2**63 - 1
+
+
+def id_param(value: str | None) -> int | None:
+    """Parse a database id from a query or form value; anything not a storable id is None."""
+    if value is None or not value.strip().isdigit():
+        return None
+    number = int(value.strip()[:20])
+    return number if 0 < number <= _MAX_ID else None

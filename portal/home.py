@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from portal.forms import id_param
 from portal.permissions import IAM_MANAGE, IT_SETTINGS_PERMISSIONS
 from portal.security import ORG_SESSION_KEY
 from portal.services import notifications, roles
@@ -31,7 +32,7 @@ def index() -> str:
 @login_required
 def switch_organisation() -> Response:
     """Make another of the person's organisations the current one."""
-    wanted = request.form.get("organisation_id", type=int)
+    wanted = id_param(request.form.get("organisation_id"))
     target = next((m for m in g.memberships if m.organisation_id == wanted), None)
     if target is None:
         abort(404)

@@ -6,6 +6,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from portal.forms import id_param
 from portal.models import utcnow
 from portal.permissions import AUDIT_VIEW, IAM_MANAGE, SETTINGS_GENERAL
 from portal.security import current_membership, require_permission
@@ -43,7 +44,7 @@ def audit_log() -> Response:
     """List the organisation's audit events, newest first (page, or rows for HTMX)."""
     org = current_membership().organisation
     wanted = AuditFilter.from_args(request.args)
-    page = audit_log_service.list_events(org, wanted, before=request.args.get("before", type=int))
+    page = audit_log_service.list_events(org, wanted, before=id_param(request.args.get("before")))
     context = {"page": page, "wanted": wanted, "filter_args": wanted.as_args()}
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
         response = make_response(render_template("settings/_audit_rows.html", **context))

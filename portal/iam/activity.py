@@ -7,6 +7,7 @@ import json
 from flask import make_response, render_template, request
 from werkzeug.wrappers import Response
 
+from portal.forms import id_param
 from portal.iam import bp
 from portal.permissions import IAM_MANAGE
 from portal.security import current_membership, require_permission
@@ -30,7 +31,7 @@ def scim_activity() -> Response:
             "settings/iam/scim.html", nav_key="iam.scim", status=scim_status(org))))
     wanted = ActivityFilter.from_args(request.args)
     page = provisioning_activity.list_activity(org, wanted,
-                                               before=request.args.get("before", type=int))
+                                               before=id_param(request.args.get("before")))
     context = {"page": page, "wanted": wanted, "resources": list(RESOURCE_FILTERS),
                "filter_args": wanted.as_args()}
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):

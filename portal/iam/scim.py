@@ -8,6 +8,7 @@ from flask import make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal.forms import id_param
 from portal.iam import bp
 from portal.models import Organisation
 from portal.permissions import IAM_MANAGE
@@ -84,7 +85,7 @@ def scim_rotate_confirm() -> Response | str:
 def scim_rotate_token() -> Response:
     """Replace the current token with a new one, shown this once; the old one stops working."""
     org = current_membership().organisation
-    expected = request.form.get("token_id", type=int)
+    expected = id_param(request.form.get("token_id"))
     try:
         issued = scim_setup.rotate_token(org, Actor.of(current_user), expected)
     except scim_setup.ScimNotReleased:
