@@ -24,7 +24,7 @@ from portal.models import Organisation, ProvisioningActivity, utcnow
 from portal.security import record_regardless
 from portal.services import scim_notices, scim_tokens
 from portal.services.provisioning_activity import effect_from_audit, note_effect, noted_effects
-from scim_api.scrub import scrub_body, scrub_query, scrub_text
+from scim_api.scrub import body_secrets, scrub_body, scrub_query, scrub_text
 
 __all__ = ["note_effect", "start_recording"]
 
@@ -78,15 +78,21 @@ def _response_json(response: Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _request_body(presented: str, status: int) -> Any:
+def _raw_body(status: int) -> bytes | None:
+    """Return the request body as received, or None when it was too large to keep."""
     limit = current_app.config["SCIM_MAX_BODY_BYTES"]
     length = request.content_length
     if status == 413 or (length is not None and length > limit):
-        return {"truncated": True, "bytes": length, "note": "larger than accepted; not stored"}
+        return None
     raw = g.get("scim_request_body")  # what the SCIM API read, if it read the body
+    return request.get_data(cache=True) if raw is None else raw
+
+
+def _request_body(raw: bytes | None, secrets: tuple[str, ...]) -> Any:
     if raw is None:
-        raw = request.get_data(cache=True)
-    return scrub_body(raw, secrets=(presented,))
+        return {"truncated": True, "bytes": request.content_length,
+                "note": "larger than accepted; not stored"}
+    return scrub_body(raw, secrets=secrets)
 
 
 def _effect(status: int, method: str) -> str | None:
@@ -123,16 +129,20 @@ def describe(response: Response) -> ProvisioningActivity:
     try:
         query = request.query_string.decode("utf-8", "replace")
         row.path = (row.path + ("?" + scrub_query(query) if query else ""))[:2000]
+        raw = _raw_body(status)
+        # The token and every password the body carries, wherever else they appear.
+        secrets = (presented, *body_secrets(raw or b""))
         answer = _response_json(response)
         if answer and status >= 400:
-            row.scim_type = scrub_text(str(answer.get("scimType") or ""))[:50] or None
-            row.detail = scrub_text(str(answer.get("detail") or ""), secrets=(presented,))[:2000] \
+            row.scim_type = scrub_text(str(answer.get("scimType") or ""), secrets=secrets)[:50] \
+                or None
+            row.detail = scrub_text(str(answer.get("detail") or ""), secrets=secrets)[:2000] \
                 or None
         elif answer and row.resource_id is None and isinstance(answer.get("id"), str):
             row.resource_id = scrub_text(answer["id"])[:64]
         effect = _effect(status, request.method)
         row.effect = effect.replace("\x00", "") if effect else None
-        row.request_body = _request_body(presented, status)
+        row.request_body = _request_body(raw, secrets)
     except Exception:  # the record must be written even if the request was odd
         log.exception("could not fully describe SCIM request %s %s", request.method, row.path)
     return row

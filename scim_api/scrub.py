@@ -17,6 +17,9 @@ from portal.services.scim_tokens import TOKEN_PREFIX
 # Stored request bodies are capped; larger ones keep an excerpt and a marker.
 MAX_STORED_BODY = 16 * 1024
 REMOVED = "[removed]"
+# Shorter strings under a secret key are not hunted elsewhere: "a" would mangle every word.
+MIN_SECRET_LENGTH = 4
+MAX_SECRET_DEPTH = 64
 _SECRET_WORDS = ("password", "secret", "token", "credential", "apikey", "api_key")
 _TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]*")
 _BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
@@ -38,6 +41,48 @@ def _is_secret_path(path: Any) -> bool:
     if not isinstance(path, str):
         return False
     return is_secret_name(path.split("[", 1)[0])
+
+
+def secrets_in(value: Any) -> tuple[str, ...]:
+    """Return every string sent as a secret anywhere in a JSON value.
+
+    A password under `password` is dropped with its key, but the same string may also
+    be sent under a key that does not look secret (`{"userName": {"bad": "<password>"}}`)
+    or echoed in an error: once known, it is replaced wherever else it appears.
+    """
+    found: list[str] = []
+
+    def strings(item: Any, depth: int) -> None:
+        if depth > MAX_SECRET_DEPTH:
+            return
+        if isinstance(item, str):
+            if len(item) >= MIN_SECRET_LENGTH:
+                found.append(item)
+        elif isinstance(item, dict):
+            for nested in item.values():
+                strings(nested, depth + 1)
+        elif isinstance(item, list):
+            for nested in item:
+                strings(nested, depth + 1)
+
+    def walk(item: Any, depth: int) -> None:
+        if depth > MAX_SECRET_DEPTH:
+            return
+        if isinstance(item, dict):
+            secret_path = _is_secret_path(item.get("path")) or _is_secret_path(item.get("Path"))
+            for key, nested in item.items():
+                if isinstance(key, str) and (is_secret_name(key)
+                                             or (secret_path and key.lower() == "value")):
+                    strings(nested, depth + 1)
+                else:
+                    walk(nested, depth + 1)
+        elif isinstance(item, list):
+            for nested in item:
+                walk(nested, depth + 1)
+
+    walk(value, 0)
+    # Longest first, so a secret that contains another is replaced whole.
+    return tuple(sorted(set(found), key=len, reverse=True))
 
 
 def scrub_value(value: Any, secrets: tuple[str, ...] = ()) -> Any:
@@ -101,7 +146,17 @@ def scrub_body(raw: bytes, *, secrets: tuple[str, ...] = ()) -> Any:
                                                "a password, secret or token"}
         text = scrub_text(text[: MAX_STORED_BODY * 2], secrets=secrets)
         return _capped({"unparsed": text}, len(raw), note="not valid JSON")
-    return _capped(scrub_value(parsed, secrets), len(raw))
+    return _capped(scrub_value(parsed, (*secrets, *secrets_in(parsed))), len(raw))
+
+
+def body_secrets(raw: bytes) -> tuple[str, ...]:
+    """Return the secrets a raw JSON request body carries (none when it is not JSON)."""
+    if not raw:
+        return ()
+    try:
+        return secrets_in(json.loads(raw, parse_constant=_not_json))
+    except (ValueError, RecursionError):
+        return ()
 
 
 def _capped(value: Any, size: int, *, note: str | None = None) -> Any:

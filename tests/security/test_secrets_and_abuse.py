@@ -40,13 +40,8 @@ def _everything_stored(app: Flask) -> str:
 
 
 def test_tokens_and_passwords_never_reach_logs_rows_or_error_bodies(
-    app: Flask, factory: Factory, live_server: str, caplog: pytest.LogCaptureFixture,
-    db_backend: str, request: pytest.FixtureRequest
+    app: Flask, factory: Factory, live_server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Known defect (open): a password sent under a non-secret key ('bad') reaches the stored
-    # activity body and SQLAlchemy's DEBUG row log; see the closing note.
-    request.applymarker(pytest.mark.xfail(reason=f"password under an unknown key ({db_backend})",
-                                          strict=False))
     caplog.set_level(logging.DEBUG)  # every logger: the app, werkzeug's access log, SQL
     for name in ("werkzeug", "sqlalchemy.engine", "portal", "scim_api", "flask_limiter"):
         caplog.set_level(logging.DEBUG, logger=name)
