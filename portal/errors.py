@@ -41,11 +41,13 @@ def render_error(status: int, message: str | None = None) -> Response:
 
         return scim_error_response(status, message or TITLES.get(status, ("", ""))[1])
     title, default_message = TITLES.get(status, ("Error", "Something went wrong."))
-    from portal.navigation import nav_key_for
+    from portal.navigation import nav_key_for, required_access
 
     nav_key = nav_key_for(request.endpoint)
     context = {"status": status, "title": title, "message": message or default_message,
-               "nav_key": nav_key, "in_settings": nav_key is not None}
+               "nav_key": nav_key, "in_settings": nav_key is not None or
+               request.endpoint == "settings.index",
+               "needs": required_access(request.endpoint, request.method)}
     htmx = bool(request.headers.get("HX-Request"))
     try:
         body = render_template("errors/_error.html" if htmx else "errors/error.html", **context)

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from portal.permissions import (
+    AUDIT_VIEW,
+    IAM_MANAGE,
+    PEOPLE_MANAGE,
+    PEOPLE_VIEW,
+    PERMISSION_LABELS,
+    SETTINGS_GENERAL,
+)
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -31,7 +40,7 @@ IT_SETTINGS_NAV: tuple[NavItem, ...] = (
 
 def nav_key_for(endpoint: str | None) -> str | None:
     """Return the sidebar key of the section an endpoint belongs to (for error pages)."""
-    if not endpoint:
+    if not endpoint or endpoint == "settings.index":
         return None
     if endpoint.startswith("iam.sso"):
         return "iam.sso"
@@ -42,3 +51,23 @@ def nav_key_for(endpoint: str | None) -> str | None:
     if endpoint.startswith("settings."):
         return "general"
     return None
+
+
+def required_access(endpoint: str | None, method: str = "GET") -> str | None:
+    """Name what a page needs, for its 403 page (the permission, or being support staff)."""
+    if not endpoint:
+        return None
+    if endpoint.startswith("support."):
+        return "Priverion support staff"
+    if endpoint == "settings.index":
+        return "IT Settings"
+    permission = None
+    if endpoint.startswith("iam."):
+        permission = IAM_MANAGE
+    elif endpoint.startswith("settings.audit"):
+        permission = AUDIT_VIEW
+    elif endpoint.startswith("settings."):
+        permission = SETTINGS_GENERAL
+    elif endpoint.startswith(("people.", "groups.")):
+        permission = PEOPLE_VIEW if method in ("GET", "HEAD") else PEOPLE_MANAGE
+    return PERMISSION_LABELS[permission] if permission else None

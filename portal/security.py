@@ -55,8 +55,9 @@ def _load_membership() -> Response | None:
     g.membership = None
     g.permissions = frozenset()
     g.memberships = []
-    if request.blueprint == "scim" or request.endpoint in (None, "static"):
-        return None
+    if request.blueprint == "scim" or request.endpoint == "static" or (
+            request.endpoint is None and request.path.startswith("/scim/")):
+        return None  # an unknown portal URL still loads the shell for its 404 page
     if not current_user.is_authenticated:
         return None
     usable = accounts.usable_memberships(current_user,

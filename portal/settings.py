@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -28,7 +28,7 @@ def index() -> Response:
     ):
         if permission in g.permissions:
             return redirect(url_for(endpoint))
-    return redirect(url_for("settings.general"))
+    abort(403)  # no IT Settings section at all: the 403 page says so here
 
 
 @bp.route("/general")

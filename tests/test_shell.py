@@ -81,6 +81,59 @@ def test_unknown_page_is_a_404_in_the_shell(it_admin_client: FlaskClient) -> Non
     assert b"Page not found" in response.data and b'class="topbar"' in response.data
 
 
+def test_unknown_page_shows_the_same_shell_as_every_other_page(
+    client: FlaskClient, factory: Factory
+) -> None:
+    acme, globex = factory.org("Acme Corp"), factory.org("Globex")
+    factory.it_admin(acme)
+    factory.it_admin(globex)
+    login(client, "it-admin@acme.example")
+    html = client.get("/no-such-page").get_data(as_text=True)
+    main_nav = re.search(r'<nav class="main-nav".*?</nav>', html, re.S).group(0)
+    assert ">People</a>" in main_nav and ">Groups</a>" in main_nav  # the member's own menu
+    assert 'id="org-switch"' in html and "Globex" in html
+
+
+@pytest.mark.parametrize(("path", "needs"), [
+    ("/settings/general", "IT Settings — General"),
+    ("/settings/audit", "IT Settings — Audit Log"),
+    ("/settings/iam/sso", "IT Settings — Identity &amp; Access Management"),
+    ("/people/", "People — view"),
+    ("/groups/", "People — view"),
+])
+def test_403_page_names_the_permission_that_page_needs(
+    client: FlaskClient, factory: Factory, path: str, needs: str
+) -> None:
+    factory.member(factory.org(), "max@acme.example")
+    login(client, "max@acme.example")
+    response = client.get(path)
+    assert response.status_code == 403
+    said = re.search(r'data-testid="needs">(.*?)</p>', response.get_data(as_text=True), re.S)
+    assert said and f"<strong>{needs}</strong>" in said.group(1)
+    assert said.group(1).count("<strong>") == 1  # no other permission is blamed
+
+
+def test_it_settings_without_any_section_is_a_403_that_says_so(
+    client: FlaskClient, factory: Factory
+) -> None:
+    factory.member(factory.org(), "max@acme.example")
+    login(client, "max@acme.example")
+    response = client.get("/settings/")
+    assert response.status_code == 403  # not a redirect to a section that then refuses
+    html = response.get_data(as_text=True)
+    assert "Your role gives you no <strong>IT Settings</strong> permission." in html
+    assert 'aria-label="IT Settings"' in html and 'aria-current="page"' not in html.split(
+        'aria-label="IT Settings"')[1].split("</nav>")[0]
+
+
+def test_every_page_links_a_favicon_that_exists(it_admin_client: FlaskClient) -> None:
+    for path in ("/", "/settings/iam/scim", "/no-such-page"):
+        html = it_admin_client.get(path).get_data(as_text=True)
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', html)
+        assert icon, path
+        assert it_admin_client.get(icon.group(1)).status_code == 200
+
+
 def test_top_bar_shows_profile_notifications_and_switcher(
     client: FlaskClient, factory: Factory
 ) -> None:
@@ -136,4 +189,7 @@ def test_support_page_is_only_for_support_staff(client: FlaskClient, factory: Fa
     org = factory.org()
     factory.it_admin(org)
     login(client, "it-admin@acme.example")
-    assert client.get("/support/rollout").status_code == 403
+    response = client.get("/support/rollout")
+    assert response.status_code == 403
+    assert b"This page is only for Priverion support staff." in response.data
+    assert b"Identity &amp; Access Management</strong> permission" not in response.data
