@@ -103,6 +103,8 @@ def test_rotate_dialog_is_labelled_and_says_the_three_consequences(
     assert "stops working the moment you confirm" in body
     assert "Your identity provider cannot sync until you give it the new token." in body
     assert "No user accounts are touched" in body
+    # The guide's two warnings: irreversible, and best done while the IdP is quiet.
+    assert "This cannot be undone." in body and "quiet period" in body
     assert '<button type="button" class="btn" data-dialog-close autofocus>Cancel</button>' in body
     assert f'action="{ROTATE}"' in body and 'name="csrf_token"' in body
 
@@ -113,6 +115,8 @@ def test_rotate_confirmation_page_works_without_javascript(
     _issue(app, org)
     html = admin.get(ROTATE).get_data(as_text=True)
     assert "stops working the moment you confirm" in html
+    assert "This cannot be undone." in html
+    assert '<h1 id="rotate-title">Rotate the SCIM token?</h1>' in html  # the page's own heading
     assert "hx-post" not in html.split('id="rotate-title"')[1]  # a plain form on its own page
     assert f'<a class="btn" href="{SCIM_PAGE}">Cancel</a>' in html
 
@@ -146,14 +150,29 @@ def test_identity_provider_panel_names_the_fields_of_each_idp(admin: FlaskClient
         ("okta", "SCIM connector base URL", "API token"),
         ("onelogin", "SCIM Base URL", "SCIM Bearer Token"),
         ("jumpcloud", "Base URL", "Token Key"),
+        ("authentik", "URL", "Token"),
     ]:
         block = re.search(rf'<details class="idp" data-idp="{idp}">(.*?)</details>', html, re.S)
         assert block, idp
         assert f"<strong>{url_field}</strong>" in block.group(1)
         assert f"<strong>{token_field}" in block.group(1)
     assert "userName" in html  # Okta's unique identifier field
+    onelogin = re.search(r'data-idp="onelogin">(.*?)</details>', html, re.S).group(1)
+    assert "SCIM 2.0 core + enterprise" in onelogin
     google = re.search(r'data-idp="google">(.*?)</details>', html, re.S).group(1)
     assert "only to apps in Google's own catalogue" in google
+
+
+def test_issued_token_panel_advises_rotating_when_switching_identity_provider(
+    app: Flask, admin: FlaskClient, org: Organisation
+) -> None:
+    assert 'data-testid="idp-switch-hint"' not in admin.get(SCIM_PAGE).get_data(as_text=True)
+    _issue(app, org)
+    html = admin.get(SCIM_PAGE).get_data(as_text=True)
+    hint = re.search(r'data-testid="idp-switch-hint">(.*?)</p>', html, re.S)
+    assert hint, "the IdP-migration advice is missing next to Rotate Token"
+    assert "SCIM Base URL stays the same" in hint.group(1)
+    assert "stops the old one from syncing" in hint.group(1)
 
 
 def test_page_links_to_sso_with_the_who_and_how_sentence(admin: FlaskClient) -> None:
