@@ -185,6 +185,19 @@ def test_pages_carry_no_inline_script(it_admin_client: FlaskClient) -> None:
     assert " on" + "click=" not in html
 
 
+def test_support_staff_outside_any_organisation_are_not_offered_it_settings(
+    app, client: FlaskClient
+) -> None:
+    from tests.iam.helpers import support_account
+
+    support_account(app, "support@vendor.example")
+    login(client, "support@vendor.example")
+    html = client.get("/").get_data(as_text=True)
+    main_nav = re.search(r'<nav class="main-nav".*?</nav>', html, re.S).group(0)
+    assert ">Support</a>" in main_nav
+    assert ">IT Settings</a>" not in main_nav  # it could only lead to a 403
+
+
 def test_support_page_is_only_for_support_staff(client: FlaskClient, factory: Factory) -> None:
     org = factory.org()
     factory.it_admin(org)
