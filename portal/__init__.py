@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.log import InstanceLogger
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +96,9 @@ def _never_log_result_rows(app: Flask) -> None:
 
     with app.app_context():
         for engine in db.engines.values():
-            logger = getattr(engine.logger, "logger", engine.logger)  # echo wraps the logger
+            logger = engine.logger  # echo=True wraps the logger
+            if isinstance(logger, InstanceLogger):
+                logger = logger.logger
             if not any(isinstance(f, _NoResultRows) for f in logger.filters):
                 logger.addFilter(_NoResultRows())
 
