@@ -280,3 +280,34 @@ def test_a_connection_dropped_mid_request_leaves_nothing_half_written(
         assert written, "the request wrote nothing before the drop"
         assert db_snapshot(app) == before, written[0]
     assert scim.post("/Users", body).status_code == 201  # the retry starts clean
+
+
+@pytest.mark.sqlite_only
+def test_portal_shows_a_friendly_503_when_sqlite_stays_locked_and_writes_nothing(
+    app: Flask, factory: Factory
+) -> None:
+    org = factory.org()
+    factory.member(org, "it-admin@acme.example", IT_ADMINISTRATOR)
+    staff = factory.member(org, "staff@acme.example")
+    slow = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY")},
+                       "TESTING": True, "SQLITE_BUSY_TIMEOUT_SECONDS": 0.2})
+    client = slow.test_client()
+    login(client, "it-admin@acme.example")
+    token = csrf_from(client.get("/").data)
+    before = db_snapshot(app)
+    holder = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with holder.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            for headers in ({}, {"HX-Request": "true"}):
+                response = client.post(f"/people/{staff.public_id}/profile", headers=headers,
+                                       data={"title": "Boss", "csrf_token": token})
+                assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+                assert b"Temporarily unavailable" in response.data
+                assert b"Traceback" not in response.data
+            conn.exec_driver_sql("ROLLBACK")
+    finally:
+        holder.dispose()
+    assert db_snapshot(app) == before
+    with slow.app_context():
+        db.engine.dispose()
