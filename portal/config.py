@@ -39,7 +39,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "APP_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(instance, production),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A server connection can drop between requests, so it is checked before use; a
+        # SQLite file cannot, and the check would cost every request a statement.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not database_url.startswith("sqlite")},
         # How long a SQLite writer waits for another's lock before the request fails (503).
         "SQLITE_BUSY_TIMEOUT_SECONDS": float(os.environ.get("SQLITE_BUSY_TIMEOUT_SECONDS", "10")),
         "EXTERNAL_URL": (os.environ.get("EXTERNAL_URL") or "").rstrip("/") or None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import Response, g, request
 
 from portal import ratelimit
-from portal.extensions import db
 from portal.models import Organisation
 from portal.security import record_regardless
 from portal.services import scim_tokens
@@ -55,9 +54,7 @@ def authenticate(org_key: str | None = None) -> Response | None:
     found = scim_tokens.verify_token(org_key, token) if token else None
     if found is None:
         return _refuse(org_key)
-    org = db.session.get(Organisation, found.organisation_id)
-    if org is None:  # pragma: no cover - the token row cascades with its organisation
-        return scim_error_response(401, UNAUTHORIZED_DETAIL)
+    org = found.organisation
     if not org.scim_released:
         return scim_error_response(403, NOT_RELEASED_DETAIL)
     agent = client_name(request.headers.get("User-Agent"))

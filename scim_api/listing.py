@@ -14,14 +14,20 @@ from sqlalchemy import ColumnElement, Select, func
 
 from portal.extensions import db
 from portal.models import Group, Membership, Organisation
-from portal.services.scim_groups import scim_groups
-from portal.services.scim_users import scim_users
+from portal.services.scim_groups import SCIM_GROUP_ROWS
+from portal.services.scim_users import SCIM_USER_ROWS
 from scim_api.errors import ScimError
 from scim_api.filters import group_filter_clause, parse_filter, sort_column, user_filter_clause
 from scim_api.http import attribute_list, lookup, page_params, query_arg
 from scim_api.projection import Projection
 from scim_api.schema import LIST_RESPONSE
-from scim_api.serialize import group_document, load_members, load_user_parts, user_document
+from scim_api.serialize import (
+    USER_COLUMNS,
+    group_document,
+    load_members,
+    load_user_parts,
+    user_document,
+)
 
 
 @dataclass
@@ -91,28 +97,34 @@ class _Source:
     resource: str
     query: Select[Any]
     id_column: Any
+    params: dict[str, Any]
+
+
+# Only the columns a User document shows are read for a page.
+_USER_PAGE = SCIM_USER_ROWS.with_only_columns(*(Membership.__table__.c[c] for c in USER_COLUMNS))
 
 
 def _user_source(org: Organisation, q: ListQuery) -> _Source:
-    query = scim_users(org)
+    query = _USER_PAGE
     if q.filter:
         query = query.where(user_filter_clause(parse_filter(q.filter)))
-    return _Source("User", query, Membership.id)
+    return _Source("User", query, Membership.id, {"org_id": org.id})
 
 
 def _group_source(org: Organisation, q: ListQuery) -> _Source:
-    query = scim_groups(org)
+    query = SCIM_GROUP_ROWS
     if q.filter:
         query = query.where(group_filter_clause(parse_filter(q.filter)))
-    return _Source("Group", query, Group.id)
+    return _Source("Group", query, Group.id, {"org_id": org.id})
 
 
 def _total(source: _Source) -> int:
     counted = source.query.with_only_columns(func.count(source.id_column)).order_by(None)
-    return int(db.session.scalar(counted) or 0)
+    return int(db.session.scalar(counted, source.params) or 0)
 
 
 def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
+    """Return a page of plain rows (Membership or Group columns by name)."""
     if limit <= 0:
         return []
     order: list[ColumnElement[Any]] = []
@@ -120,7 +132,10 @@ def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
         column = sort_column(source.resource, q.sort_by)
         order.append(column.desc() if q.descending else column.asc())
     order.append(source.id_column.desc() if q.descending and q.sort_by else source.id_column)
-    return list(db.session.scalars(source.query.order_by(*order).offset(offset).limit(limit)))
+    query = source.query.order_by(*order).limit(limit)
+    if offset:
+        query = query.offset(offset)
+    return list(db.session.execute(query, source.params))
 
 
 def _short_page_total(q: ListQuery, offset: int, remaining: int, rows: list[Any]) -> int | None:

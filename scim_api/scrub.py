@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 from portal.services.scim_tokens import TOKEN_PREFIX
 
@@ -118,15 +118,26 @@ def scrub_text(text: str, *, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REMOVED)
+    if not _may_hold_secret(text):
+        return text  # every request runs this on its path and client: skip the patterns
     text = _TOKEN_PATTERN.sub(REMOVED, text)
     text = _BEARER_PATTERN.sub("Bearer " + REMOVED, text)
     return _TEXT_SECRET.sub(lambda m: m.group(1) + REMOVED, text)
+
+
+def _may_hold_secret(text: str) -> bool:
+    """Return whether a pattern below could match: a secret word, the token prefix, Bearer."""
+    lowered = text.lower()
+    return (TOKEN_PREFIX in lowered or "bearer" in lowered
+            or any(word in lowered for word in _SECRET_WORDS))
 
 
 def scrub_query(query: str) -> str:
     """Return a query string without parameters that look like secrets."""
     if not query:
         return ""
+    if not _may_hold_secret(unquote_plus(query)):
+        return query
     pairs = parse_qsl(query, keep_blank_values=True)
     return urlencode([(k, REMOVED if is_secret_name(k) else scrub_text(v)) for k, v in pairs])
 

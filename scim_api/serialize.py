@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.extensions import db
 from portal.models import SOURCE_SCIM, Group, GroupMember, MemberEmail, Membership
@@ -35,7 +35,9 @@ from scim_api.schema import (
 
 def timestamp(moment: datetime) -> str:
     """Return an RFC 3339 UTC timestamp."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 @dataclass
@@ -47,74 +49,106 @@ class UserParts:
     managers: dict[int, tuple[str, str | None]] = field(default_factory=dict)
 
 
-def load_user_parts(members: Sequence[Membership], projection: Projection) -> UserParts:
-    """Load emails, groups and managers of these Users, one query each."""
+_EMAILS = MemberEmail.__table__
+_IDS = bindparam("ids", expanding=True)
+# Built once: the statements a page of Users or Groups runs, whatever its size.
+_EMAILS_OF = select(_EMAILS).where(_EMAILS.c.membership_id.in_(_IDS)).order_by(_EMAILS.c.id)
+_GROUPS_OF = (
+    select(GroupMember.membership_id, Group.public_id, Group.display_name)
+    .join(Group, Group.id == GroupMember.group_id)
+    .where(GroupMember.membership_id.in_(_IDS), Group.source == SOURCE_SCIM)
+    .order_by(Group.id)
+)
+_MANAGERS_OF = select(Membership.id, Membership.public_id, Membership.display_name).where(
+    Membership.id.in_(_IDS), Membership.scim_deleted_at.is_(None))
+_MEMBERS_OF = (
+    select(GroupMember.group_id, Membership.public_id, Membership.display_name)
+    .join(Membership, Membership.id == GroupMember.membership_id)
+    .where(GroupMember.group_id.in_(_IDS), Membership.scim_managed.is_(True),
+           Membership.scim_deleted_at.is_(None))
+    .order_by(GroupMember.group_id, Membership.id)
+)
+
+
+def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts:
+    """Load emails, groups and managers of these Users (objects or rows), one query each."""
     parts = UserParts()
     ids = [m.id for m in members]
     if not ids:
         return parts
     if projection.wants("emails"):
         # Plain rows, not ORM objects: a page reads them once and never changes them.
-        emails = MemberEmail.__table__
         grouped: dict[int, list[Any]] = defaultdict(list)
-        for email in db.session.execute(select(emails).where(
-                emails.c.membership_id.in_(ids)).order_by(emails.c.id)):
+        for email in db.session.execute(_EMAILS_OF, {"ids": ids}):
             grouped[email.membership_id].append(email)
         parts.emails = dict(grouped)
     if projection.wants("groups"):
-        rows = db.session.execute(
-            select(GroupMember.membership_id, Group.public_id, Group.display_name)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(GroupMember.membership_id.in_(ids), Group.source == SOURCE_SCIM)
-            .order_by(Group.id))
         by_member: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for member_id, public_id, name in rows:
+        for member_id, public_id, name in db.session.execute(_GROUPS_OF, {"ids": ids}):
             by_member[member_id].append((public_id, name))
         parts.groups = dict(by_member)
     manager_ids = {m.manager_id for m in members if m.manager_id is not None}
     if manager_ids and projection.wants("manager"):
-        rows = db.session.execute(
-            select(Membership.id, Membership.public_id, Membership.display_name).where(
-                Membership.id.in_(manager_ids), Membership.scim_deleted_at.is_(None)))
+        rows = db.session.execute(_MANAGERS_OF, {"ids": sorted(manager_ids)})
         parts.managers = {row_id: (public_id, name) for row_id, public_id, name in rows}
     return parts
 
 
-def _present(value: Any) -> bool:
-    return value is not None
+# The Membership columns a User document is made of (a list page selects only these).
+USER_COLUMNS: tuple[str, ...] = (
+    "id", "public_id", "external_id", "user_name", "active", "extra_attributes", "manager_id",
+    "created_at", "updated_at", "version", *NAME_PARTS.values(), *USER_STRINGS.values(),
+    *ENTERPRISE_STRINGS.values(),
+)
+_NAME_ITEMS = tuple(NAME_PARTS.items())
+_STRING_ITEMS = tuple((k, c) for k, c in USER_STRINGS.items() if k != "externalId")
+_ENTERPRISE_ITEMS = tuple(ENTERPRISE_STRINGS.items())
 
 
-def user_document(member: Membership, parts: UserParts, base: str) -> dict[str, Any]:
-    """Return the full SCIM representation of one User (password never included)."""
-    doc: dict[str, Any] = {"schemas": [CORE_USER], "id": member.public_id}
-    if member.external_id is not None:
-        doc["externalId"] = member.external_id
-    doc["userName"] = member.user_name
-    name = {key: getattr(member, col) for key, col in NAME_PARTS.items()
-            if _present(getattr(member, col))}
+def _fields(member: Any) -> Any:
+    """Return a User's column values by name, from a loaded Membership or a plain row."""
+    mapping = getattr(member, "_mapping", None)  # a Row: its mapping reads by column name
+    if mapping is not None:
+        return mapping
+    return {column: getattr(member, column) for column in USER_COLUMNS}
+
+
+def user_document(member: Any, parts: UserParts, base: str) -> dict[str, Any]:
+    """Return the full SCIM representation of one User (password never included).
+
+    A page builds a hundred of these: values are read once into a mapping, not through
+    attribute access per key.
+    """
+    row = _fields(member)
+    public_id = row["public_id"]
+    doc: dict[str, Any] = {"schemas": [CORE_USER], "id": public_id}
+    if row["external_id"] is not None:
+        doc["externalId"] = row["external_id"]
+    doc["userName"] = row["user_name"]
+    name = {key: row[col] for key, col in _NAME_ITEMS if row[col] is not None}
     if name:
         doc["name"] = name
-    for key, col in USER_STRINGS.items():
-        value = getattr(member, col)
-        if key != "externalId" and _present(value):
-            doc[key] = value
-    doc["active"] = bool(member.active)
-    emails = parts.emails.get(member.id)
+    for key, col in _STRING_ITEMS:
+        if row[col] is not None:
+            doc[key] = row[col]
+    doc["active"] = bool(row["active"])
+    member_id = row["id"]
+    emails = parts.emails.get(member_id)
     if emails:
         doc["emails"] = [_email(e) for e in emails]
-    extra = member.extra_attributes or {}
-    for key in EXTRA_MULTI:
-        if extra.get(key):
-            doc[key] = [dict(item) for item in extra[key]]
-    groups = parts.groups.get(member.id)
+    extra = row["extra_attributes"]
+    if extra:
+        for key in EXTRA_MULTI:
+            if extra.get(key):
+                doc[key] = [dict(item) for item in extra[key]]
+    groups = parts.groups.get(member_id)
     if groups:
-        doc["groups"] = [{"value": public_id, "$ref": f"{base}/Groups/{public_id}",
+        doc["groups"] = [{"value": group_id, "$ref": f"{base}/Groups/{group_id}",
                           "display": display, "type": "direct"}
-                         for public_id, display in groups]
-    enterprise: dict[str, Any] = {key: getattr(member, col)
-                                  for key, col in ENTERPRISE_STRINGS.items()
-                                  if _present(getattr(member, col))}
-    manager = parts.managers.get(member.manager_id) if member.manager_id else None
+                         for group_id, display in groups]
+    enterprise: dict[str, Any] = {key: row[col] for key, col in _ENTERPRISE_ITEMS
+                                  if row[col] is not None}
+    manager = parts.managers.get(row["manager_id"]) if row["manager_id"] else None
     if manager is not None:
         manager_id, manager_name = manager
         enterprise["manager"] = {"value": manager_id, "$ref": f"{base}/Users/{manager_id}"}
@@ -123,8 +157,8 @@ def user_document(member: Membership, parts: UserParts, base: str) -> dict[str, 
     if enterprise:
         doc["schemas"].append(ENTERPRISE_USER)
         doc[ENTERPRISE_USER] = enterprise
-    doc["meta"] = _meta("User", member.created_at, member.updated_at,
-                        f"{base}/Users/{member.public_id}", member.version)
+    doc["meta"] = _meta("User", row["created_at"], row["updated_at"],
+                        f"{base}/Users/{public_id}", row["version"])
     return doc
 
 
@@ -145,23 +179,18 @@ def _meta(kind: str, created: datetime, modified: datetime, location: str,
             "version": etag_of(version)}
 
 
-def load_members(groups: Sequence[Group], projection: Projection) -> dict[int, list[Any]]:
+def load_members(groups: Sequence[Any], projection: Projection) -> dict[int, list[Any]]:
     """Load the members of these Groups in one query (nothing when members are excluded)."""
     if not groups or not projection.wants("members"):
         return {}
-    rows = db.session.execute(
-        select(GroupMember.group_id, Membership.public_id, Membership.display_name)
-        .join(Membership, Membership.id == GroupMember.membership_id)
-        .where(GroupMember.group_id.in_([g.id for g in groups]),
-               Membership.scim_managed.is_(True), Membership.scim_deleted_at.is_(None))
-        .order_by(GroupMember.group_id, Membership.id))
+    rows = db.session.execute(_MEMBERS_OF, {"ids": [g.id for g in groups]})
     members: dict[int, list[Any]] = defaultdict(list)
     for group_id, public_id, name in rows:
         members[group_id].append((public_id, name))
     return dict(members)
 
 
-def group_document(group: Group, members: list[Any] | None, base: str) -> dict[str, Any]:
+def group_document(group: Any, members: list[Any] | None, base: str) -> dict[str, Any]:
     """Return the SCIM representation of one Group."""
     doc: dict[str, Any] = {"schemas": [CORE_GROUP], "id": group.public_id}
     if group.external_id is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,11 @@ T = TypeVar("T")
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# The list endpoints' form of scim_groups(): plain rows, built once (pass `org_id`).
+SCIM_GROUP_ROWS = select(*Group.__table__.c).where(
+    Group.organisation_id == bindparam("org_id"), Group.source == SOURCE_SCIM)
 
 
 def scim_groups(org: Organisation) -> Select[Group]:

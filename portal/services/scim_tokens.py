@@ -10,10 +10,9 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
 from portal.models import Organisation, ScimToken, utcnow
@@ -76,33 +75,48 @@ def issue_token(org: Organisation, actor: audit.Actor) -> IssuedToken:
     return IssuedToken(plaintext, record)
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A presented token that matched: which row, when it was last used, for which organisation."""
+
+    id: int
+    organisation: Organisation
+    last_used_at: datetime | None
+    last_used_agent: str | None
+
+
 # Built once: every SCIM request runs it, and a prebuilt statement skips rebuilding the
-# expression and its cache key (~150 µs a request here).
+# expression and its cache key. The organisation is the only object loaded (the token's
+# own fields come as plain columns): a second entity costs ~100 µs a request.
 _TOKEN_AND_ORG = (
-    select(ScimToken)
-    .join(ScimToken.organisation)
-    .options(contains_eager(ScimToken.organisation))
+    select(Organisation, ScimToken.id, ScimToken.digest, ScimToken.last_used_at,
+           ScimToken.last_used_agent)
+    .join(ScimToken, ScimToken.organisation_id == Organisation.id)
     .where(ScimToken.digest == bindparam("digest"), ScimToken.revoked_at.is_(None))
+)
+_NOTE_USE = (
+    update(ScimToken.__table__)
+    .where(ScimToken.__table__.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"), last_used_agent=bindparam("agent"))
 )
 
 
-def verify_token(org_key: str, presented: str) -> ScimToken | None:
+def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
     """Return the active token matching the presented value under this organisation key."""
     if not presented or len(presented) > 512:
         return None
     wanted = digest(presented)
-    # The organisation comes in the same query (one round trip per SCIM request) and stays
-    # referenced by token.organisation, so db.session.get(Organisation, ...) needs no SQL.
-    token = db.session.scalars(_TOKEN_AND_ORG, {"digest": wanted}).first()
-    if token is None:
+    # One round trip per SCIM request: the organisation comes with the token.
+    row = db.session.execute(_TOKEN_AND_ORG, {"digest": wanted}).first()
+    if row is None:
         return None
-    if not (hmac.compare_digest(token.digest, wanted)
-            and hmac.compare_digest(token.organisation.key, org_key)):
+    org, token_id, stored, last_used_at, last_used_agent = row
+    if not (hmac.compare_digest(stored, wanted) and hmac.compare_digest(org.key, org_key)):
         return None
-    return token
+    return VerifiedToken(token_id, org, last_used_at, last_used_agent)
 
 
-def note_use(token: ScimToken, user_agent: str | None) -> None:
+def note_use(token: VerifiedToken | ScimToken, user_agent: str | None) -> None:
     """Record when and by which client a token was last used (at most once a minute)."""
     now = utcnow()
     agent = (user_agent or "")[:300] or None
@@ -111,5 +125,7 @@ def note_use(token: ScimToken, user_agent: str | None) -> None:
         or now - token.last_used_at >= LAST_USED_RESOLUTION
         or token.last_used_agent != agent
     ):
-        token.last_used_at = now
-        token.last_used_agent = agent
+        # A plain UPDATE: the row is not loaded as an object on the hot path.
+        db.session.execute(_NOTE_USE, {"token_id": token.id, "now": now, "agent": agent})
+        if isinstance(token, ScimToken):  # a loaded row reads the new values next time
+            db.session.expire(token, ["last_used_at", "last_used_agent"])
