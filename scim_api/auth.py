@@ -37,7 +37,9 @@ def presented_token() -> str | None:
 
 def client_name(user_agent: str | None) -> str | None:
     """Return the User-Agent as printable text (no control characters), or None."""
-    text = "".join(c for c in user_agent or "" if c.isprintable() or c.isspace())
+    text = user_agent or ""
+    if not text.isprintable():  # rare: filter character by character only then
+        text = "".join(c for c in text if c.isprintable() or c.isspace())
     return " ".join(text.split()) or None
 
 

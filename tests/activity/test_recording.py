@@ -211,3 +211,23 @@ def test_bodies_and_paths_postgresql_cannot_store_are_recorded_safely(
                                      "note": "not valid JSON"}
     for row in (user, group):
         assert row.status == 404 and "\x00" not in row.path and row.resource_id == "abcdef"
+
+
+@pytest.mark.postgres_only
+def test_a_read_or_a_refusal_commits_without_waiting_for_the_disk_a_change_waits(
+    app: Flask, scim_org: ScimOrg
+) -> None:
+    """On PostgreSQL only records of reads and refusals use asynchronous commit."""
+    from tests.scim.test_query_counts import statements
+
+    def relaxed(method: str, path: str, **kwargs: object) -> tuple[int, bool]:
+        with statements(app) as seen:
+            status = scim_org.call(method, path, **kwargs).status_code
+        return status, any("synchronous_commit" in s for s in seen)
+
+    assert relaxed("GET", "/Users") == (200, True)
+    assert relaxed("GET", "/Users", token="dpms_scim_wrong") == (401, True)
+    created = relaxed("POST", "/Users", json={"userName": "ann@acme.example"})
+    assert created == (201, False)  # a change and its record wait for the flush
+    assert relaxed("POST", "/Users", json={"userName": "ann@acme.example"}) == (409, True)
+    assert [r.status for r in activity_rows(app)][-4:] == [200, 401, 201, 409]
