@@ -57,13 +57,16 @@ def test_detail_shows_every_role_and_where_it_comes_from(
     assert "Ann Lee" in html and "ann@acme.example" in html
 
 
-def test_scim_managed_member_has_a_read_only_profile_with_the_idp_badge(
+def test_scim_managed_member_has_a_read_only_profile_with_one_idp_badge_on_it(
     admin_client: FlaskClient, acme: Organisation, directory: Directory
 ) -> None:
     ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
     html = admin_client.get(f"/people/{ann}").get_data(as_text=True)
-    assert "Managed by your identity provider" in html
-    assert 'data-testid="idp-badge"' in html
+    # Said once, where it applies: on the Profile card whose fields the IdP owns.
+    assert html.count("Managed by your identity provider") == 1
+    assert html.count('data-testid="idp-badge"') == 1
+    profile = html.split('id="profile-title"')[1].split("</section>")[0]
+    assert 'data-testid="idp-badge"' in profile
     assert f'action="/people/{ann}/profile"' not in html and "Edit profile" not in html
     assert 'data-field="display_name">Ann Lee<' in html
 
