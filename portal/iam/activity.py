@@ -55,7 +55,11 @@ def scim_health_badge() -> Response:
 @require_permission(IAM_MANAGE)
 def scim_report_page() -> str:
     """Show the printable SCIM status report (audit evidence)."""
-    report = scim_report.build_report(current_membership().organisation, current_membership())
+    org = current_membership().organisation
+    if not org.scim_released:  # the same calm line as the Configuration screen
+        return render_template("settings/iam/scim.html", nav_key="iam.scim",
+                               status=scim_status(org))
+    report = scim_report.build_report(org, current_membership())
     return render_template("settings/iam/report.html", nav_key="iam.scim", report=report)
 
 
