@@ -90,6 +90,15 @@
     }
   });
 
+  // Provisioning activity: a click anywhere on a request's row opens its details, as its time does.
+  document.addEventListener("click", function (event) {
+    var row = event.target.closest && event.target.closest("tr.activity-summary");
+    if (!row || event.target.closest("summary, a, button, input, select, textarea")) { return; }
+    if (String(window.getSelection ? window.getSelection() : "")) { return; }  // selecting text
+    var toggle = row.querySelector("details.row-toggle");
+    if (toggle) { toggle.open = !toggle.open; }
+  });
+
   // Print buttons: <button data-print>.
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("[data-print]")) { window.print(); }

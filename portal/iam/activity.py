@@ -35,8 +35,9 @@ def scim_activity() -> Response:
     context = {"page": page, "wanted": wanted, "resources": list(RESOURCE_FILTERS),
                "filter_args": wanted.as_args()}
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
-        return _vary(make_response(render_template("settings/iam/_activity_rows.html",
-                                                   **context)))
+        # "Load more" swaps in the next rows; a filter change swaps the whole table.
+        part = "_activity_rows.html" if "before" in request.args else "_activity_table.html"
+        return _vary(make_response(render_template(f"settings/iam/{part}", **context)))
     health = scim_health.connection_health(org)
     return _vary(make_response(render_template(
         "settings/iam/activity.html", nav_key="iam.scim", scim_tab="activity", health=health,
