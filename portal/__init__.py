@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.log import InstanceLogger
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -33,6 +36,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from portal.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
+    if app.config.get("APP_ENV") == "production":
+        _never_log_result_rows(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -62,13 +67,48 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def engine_options(config: Any) -> dict[str, Any]:
+    """Return the engine options with what safety needs, whatever the configuration said.
+
+    Production hides bound parameters (password hashes, token digests, personal data) from
+    SQL log lines and error messages, even under a DEBUG root logger. SQLite waits up to
+    SQLITE_BUSY_TIMEOUT_SECONDS for another writer's lock before the request fails (503).
+    """
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if config.get("APP_ENV") == "production":
+        options.setdefault("hide_parameters", True)
+    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+        options["connect_args"] = {"timeout": config.get("SQLITE_BUSY_TIMEOUT_SECONDS", 10.0),
+                                   **options.get("connect_args", {})}
+    return options
+
+
+class _NoResultRows(logging.Filter):
+    """Drop SQLAlchemy's DEBUG records of result rows and columns (they carry the data)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(("Row ", "Col ")))
+
+
+def _never_log_result_rows(app: Flask) -> None:
+    """Keep fetched rows (password hashes, token digests) out of a DEBUG log in production."""
+    from portal.extensions import db
+
+    with app.app_context():
+        for engine in db.engines.values():
+            logger = engine.logger  # echo=True wraps the logger
+            if isinstance(logger, InstanceLogger):
+                logger = logger.logger
+            if not any(isinstance(f, _NoResultRows) for f in logger.filters):
+                logger.addFilter(_NoResultRows())
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """Use WAL, a busy timeout and foreign keys on SQLite so concurrent writers wait."""
+    """Use WAL and foreign keys on SQLite (the busy timeout comes from `engine_options`)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

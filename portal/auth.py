@@ -41,7 +41,7 @@ def safe_next(target: str | None) -> str | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     """Show the sign-in form and sign the person in."""
     if current_user.is_authenticated and request.method == "GET":
         return redirect(url_for("home.index"))

@@ -42,6 +42,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # A server connection can drop between requests, so it is checked before use; a
         # SQLite file cannot, and the check would cost every request a statement.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not database_url.startswith("sqlite")},
+        # How long a SQLite writer waits for another's lock before the request fails (503).
+        "SQLITE_BUSY_TIMEOUT_SECONDS": float(os.environ.get("SQLITE_BUSY_TIMEOUT_SECONDS", "10")),
         "EXTERNAL_URL": (os.environ.get("EXTERNAL_URL") or "").rstrip("/") or None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -7,7 +7,18 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
 from flask_login import current_user, logout_user
@@ -181,7 +192,10 @@ def serialise_writes() -> None:
     change (SELECT ... FOR UPDATE).
     """
     connection = db.session.connection()
-    if connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -222,6 +236,10 @@ class PortalSessionInterface(SecureCookieSessionInterface):
         if request.path.startswith("/scim/"):
             return self.make_null_session(app)
         return super().open_session(app, request)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """Mark the cookie Secure in production and whenever the request came over HTTPS."""
+        return bool(super().get_cookie_secure(app)) or (has_request_context() and request.is_secure)
 
 
 def register(app: Flask) -> None:

@@ -68,7 +68,8 @@ def remember_pending(response: Response, pending: list[PendingRequest]) -> Respo
     if not pending:
         response.delete_cookie(PENDING_COOKIE, path=url_for("sso.start"))
         return response
-    secure = bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+    # Secure in production, and whenever this request came over HTTPS (after ProxyFix).
+    secure = bool(current_app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
     # The IdP POSTs to the ACS cross-site: only a SameSite=None (hence Secure) cookie is sent
     # with it. Over plain http (development) browsers refuse that, so fall back to Lax.
     response.set_cookie(PENDING_COOKIE, saml.dump_pending(pending), max_age=saml.PENDING_MAX_AGE,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, bindparam, select
 
 from portal.extensions import db
 from portal.models import SOURCE_SCIM, Group, GroupMember, MemberEmail, Membership
@@ -50,7 +50,7 @@ class UserParts:
 
 
 _EMAILS = MemberEmail.__table__
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 # Built once: the statements a page of Users or Groups runs, whatever its size.
 _EMAILS_OF = select(_EMAILS).where(_EMAILS.c.membership_id.in_(_IDS)).order_by(_EMAILS.c.id)
 _GROUPS_OF = (

@@ -69,6 +69,10 @@ def test_disabled_membership_cannot_sign_in_and_is_told_after_correct_password(
     ("//evil.example/phish", "/"),
     ("/\\evil.example", "/"),
     ("javascript:alert(1)", "/"),
+    ("/%09/evil.example", "/"),  # a browser drops the tab: //evil.example
+    ("/%0A/evil.example", "/"),
+    ("https:evil.example", "/"),
+    ("%20//evil.example", "/"),
 ])
 def test_next_is_followed_only_for_same_site_paths(
     client: FlaskClient, factory: Factory, target: str, expected: str

@@ -23,6 +23,7 @@ from portal.models import (
     Group,
     GroupMember,
     GroupRoleMapping,
+    MemberEmail,
     Membership,
     Role,
 )
@@ -49,9 +50,10 @@ _STATUS_CONDITIONS: dict[str, ColumnElement[bool]] = {
     STATUS_REMOVED: Membership.scim_deleted_at.is_not(None),
 }
 
-# What the People search looks in: an explicit list, never a column chosen by name. All of it
-# is on the membership row or its account, which the list query joins anyway: no per-row
-# subqueries, so a search is at worst one pass over the organisation's members.
+# What the People search looks in: an explicit list, never a column chosen by name. The
+# membership row and its account (which the list query joins anyway), and every one of the
+# person's emails (an EXISTS on member_email's membership index, inside the same statement):
+# a search stays one pass over the organisation's members, whatever the page size.
 _MEMBER_TEXT = func.lower(
     Membership.user_name + " " + func.coalesce(Membership.display_name, "") + " "
     + func.coalesce(Membership.name_formatted, "") + " "
@@ -130,8 +132,11 @@ def _people_conditions(org_id: int, flt: PeopleFilter) -> list[ColumnElement[boo
             GroupMember.group_id == flt.group_id, GroupMember.membership_id == Membership.id)))
     term = flt.q.strip().lower()
     if term:
+        any_email = exists(select(literal(1)).where(
+            MemberEmail.membership_id == Membership.id,
+            MemberEmail.value_lower.contains(term, autoescape=True)))
         conditions.append(or_(*(col.contains(term, autoescape=True)
-                                for col in _PEOPLE_SEARCH_COLUMNS)))
+                                for col in _PEOPLE_SEARCH_COLUMNS), any_email))
     return conditions
 
 

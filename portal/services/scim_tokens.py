@@ -11,8 +11,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 
 from portal.extensions import db
 from portal.models import Organisation, ScimToken, utcnow
@@ -54,11 +55,12 @@ def issue_token(org: Organisation, actor: audit.Actor) -> IssuedToken:
         select(Organisation.id).where(Organisation.id == org.id).with_for_update()
     )
     now = utcnow()
-    revoked = db.session.execute(
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         update(ScimToken)
         .where(ScimToken.organisation_id == org.id, ScimToken.revoked_at.is_(None))
         .values(revoked_at=now)
-    ).rowcount
+    )
+    revoked = result.rowcount
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ScimToken(
         organisation_id=org.id,

@@ -35,7 +35,8 @@ class Directory:
 
     def scim_member(self, org: Organisation, user_name: str, *, display_name: str | None = None,
                     active: bool = True, deleted: bool = False, password: str | None = PASSWORD,
-                    updated_at: datetime | None = None, email: str | None = None) -> str:
+                    updated_at: datetime | None = None, email: str | None = None,
+                    other_emails: Iterable[str] = ()) -> str:
         with self.app.app_context():
             email = (email or user_name).lower()
             account = db.session.scalar(select(Account).where(Account.email == email))
@@ -52,7 +53,9 @@ class Directory:
                 display_name=display_name, active=active and not deleted,
                 external_id=f"ext-{user_name}", updated_at=updated_at or utcnow(),
                 scim_deleted_at=utcnow() if deleted else None,
-                emails=[MemberEmail(value=email, value_lower=email, type="work", primary=True)],
+                emails=[MemberEmail(value=email, value_lower=email, type="work", primary=True),
+                        *(MemberEmail(value=e, value_lower=e.lower(), type="other")
+                          for e in other_emails)],
             )
             db.session.add(member)
             db.session.commit()

@@ -57,6 +57,50 @@ def test_search_matches_name_email_and_user_name_case_insensitively(
     assert b"Nobody matches these filters." in admin_client.get("/people/?q=nobody").data
 
 
+def test_search_finds_a_person_by_any_of_their_emails_in_this_organisation_only(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, factory: Factory,
+    directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee",
+                                other_emails=["Ann.Private@Home.example", "a.lee@old-corp.example"])
+    bob = directory.scim_member(acme, "bob@acme.example", other_emails=["bob@home.example"])
+    globex = factory.org("Globex")
+    directory.scim_member(globex, "zed@globex.example", other_emails=["twin@old-corp.example"])
+    for q, expected in (("ann.private@home.example", [ann]), ("HOME.EXAMPLE", [ann, bob]),
+                        ("old-corp", [ann]), ("twin@old-corp", []), ("lee@old", [ann]),
+                        ("%@home", []), ("bob@home", [bob])):
+        response = admin_client.get("/people/", query_string={"q": q})
+        assert _rows(response.data) == expected, q
+    fragment = admin_client.get("/people/?q=old-corp", headers={"HX-Request": "true"})
+    assert _rows(fragment.data) == [ann] and b"1 person" in fragment.data
+
+
+def test_statements_of_a_search_by_a_secondary_email_stay_constant_as_the_organisation_grows(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    groups = [directory.group(acme, name, roles_=role) for name, role in
+              (("IT", [IT_ADMINISTRATOR]), ("Staff", [MEMBER]))]
+
+    def grow_to(n: int, start: int) -> None:
+        for i in range(start, n):
+            pid = directory.scim_member(acme, f"user{i:03}@acme.example", password=None,
+                                        other_emails=[f"u{i}@home.example", f"u{i}@x.example"])
+            directory.join(groups[i % 2], pid)
+
+    def statements_for_one_search() -> tuple[int, int]:
+        with app.app_context(), count_statements() as statements:
+            response = admin_client.get("/people/?q=home.example")
+        assert response.status_code == 200
+        return len(statements), len(_rows(response.data))
+
+    grow_to(4, 0)
+    small, small_rows = statements_for_one_search()
+    grow_to(80, 4)
+    large, large_rows = statements_for_one_search()
+    assert (small_rows, large_rows) == (4, 50)
+    assert small == large, (small, large)
+
+
 def test_status_filter_tells_active_deactivated_and_removed_by_idp_apart(
     admin_client: FlaskClient, acme: Organisation, directory: Directory
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -126,6 +127,38 @@ def test_failures_against_one_organisation_are_limited_per_organisation(
     app: Flask, scim: Scim, other_scim: Scim
 ) -> None:
     app.config["RATELIMIT_SCIM_AUTH_PER_ORG"] = "2 per minute"
-    assert [scim.get("/Users", token="x").status_code for _ in range(3)] == [401, 401, 429]
+    assert [scim.get("/Users", token="x").status_code for _ in range(2)] == [401, 401]
+    limited = scim.get("/Users", token="x")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert limited.get_json(force=True)["scimType"] == "tooMany"
     assert scim.get("/Users").status_code == 200
     assert other_scim.get("/Users", token="x").status_code == 401  # its own budget
+
+
+def test_failed_authentication_limits_hold_across_workers_sharing_redis(
+    app: Flask, scim: Scim, redis_url: str
+) -> None:
+    """Two workers (two app instances, as gunicorn runs them) count failures in one Redis."""
+    import redis
+
+    from portal import create_app
+
+    redis.Redis.from_url(redis_url).flushall()
+    config = {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY")}
+    workers = [create_app({**config, "TESTING": True, "RATELIMIT_STORAGE_URI": redis_url,
+                           "RATELIMIT_SCIM_AUTH_PER_ADDRESS": "4 per minute"})
+               for _ in range(2)]
+    url = f"/scim/v2/{scim.key}/Users"
+
+    def call(worker: int, token: str) -> Any:
+        return workers[worker].test_client().get(url, headers={"Authorization": f"Bearer {token}"})
+
+    statuses = [call(n % 2, f"guess-{n}").status_code for n in range(4)]
+    assert statuses == [401] * 4  # two failures through each worker
+    for worker in (0, 1):
+        limited = call(worker, "guess-more")
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        body = limited.get_json(force=True)
+        assert body["status"] == "429" and body["schemas"] == [
+            "urn:ietf:params:scim:api:messages:2.0:Error"]
+        assert call(worker, scim.token).status_code == 200  # the IdP is never refused

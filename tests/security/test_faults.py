@@ -181,3 +181,133 @@ def test_cli_rotation_shows_no_token_when_the_commit_fails(app: Flask, scim: Sci
     assert dropped and result.exit_code != 0
     assert "dpms_scim_" not in result.output
     assert scim.get("/Users").status_code == 200  # the old token still works
+
+
+@pytest.mark.sqlite_only
+def test_scim_answers_503_when_sqlite_stays_locked_by_another_writer_and_writes_nothing(
+    app: Flask, scim: Scim
+) -> None:
+    ann = scim.create_user("ann@acme.example")
+    group = scim.create_group("Staff")
+    slow = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY")},
+                       "TESTING": True, "SQLITE_BUSY_TIMEOUT_SECONDS": 0.2})
+    client = slow.test_client()
+    headers = {"Authorization": f"Bearer {scim.token}"}
+    patch = {"Operations": [{"op": "add", "path": "members", "value": [{"value": ann["id"]}]}]}
+    before = db_snapshot(app)
+    holder = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with holder.connect() as conn:  # another process holds SQLite's write lock
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            for method, path, body in [("PATCH", f"/Groups/{group['id']}", patch),
+                                       ("POST", "/Users", {"userName": "bob@acme.example"}),
+                                       ("DELETE", f"/Users/{ann['id']}", None)]:
+                assert_scim_503(client.open(f"/scim/v2/{scim.key}{path}", method=method,
+                                            json=body, headers=headers))
+            conn.exec_driver_sql("ROLLBACK")
+    finally:
+        holder.dispose()
+    assert db_snapshot(app) == before
+    assert client.patch(f"/scim/v2/{scim.key}/Groups/{group['id']}", headers=headers,
+                        json=patch).status_code == 204  # the IdP's retry goes through
+    assert scim.group_member_ids(group["id"]) == {ann["id"]}
+    with slow.app_context():
+        db.engine.dispose()
+
+
+@contextmanager
+def connection_dropped_after_first_write(app: Flask) -> Iterator[list[str]]:
+    """Drop the app's connection right after the request's first INSERT/UPDATE/DELETE.
+
+    PostgreSQL: the server terminates the session, so the next statement fails and the
+    server discards the open transaction. SQLite (a local file, no network): the next
+    statement fails as a dropped connection would. Yields the statements that ran first.
+    """
+    written: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if written or not statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            return
+        written.append(statement)
+        if conn.dialect.name == "postgresql":
+            admin = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+            with admin.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid, 10000)"),
+                              {"pid": conn.connection.dbapi_connection.info.backend_pid})
+            admin.dispose()
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if written and len(written) == 1 and conn.dialect.name == "sqlite":
+            written.append(statement)
+            import sqlite3
+
+            from sqlalchemy.exc import OperationalError
+            raise OperationalError(statement, None, sqlite3.OperationalError("disk I/O error"))
+
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield written
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_a_connection_dropped_mid_request_leaves_nothing_half_written(
+    app: Flask, scim: Scim
+) -> None:
+    boss = scim.create_user("boss@acme.example")
+    group = scim.create_group("Staff", [boss["id"]])
+    body = {"userName": "ann@acme.example", "title": "Engineer",
+            "emails": [{"value": "ann@acme.example", "type": "work"}],
+            ENTERPRISE: {"manager": boss["id"]}}
+    before = db_snapshot(app)
+    requests = [
+        lambda: scim.post("/Users", body),
+        lambda: scim.put(f"/Users/{boss['id']}", {"userName": "boss@acme.example",
+                                                  "title": "Chief",
+                                                  "emails": [{"value": "b@acme.example"}]}),
+        lambda: scim.patch(f"/Groups/{group['id']}",
+                           {"op": "replace", "path": "displayName", "value": "Everyone"},
+                           {"op": "remove", "path": "members"}),
+        lambda: scim.delete(f"/Groups/{group['id']}"),
+    ]
+    for send in requests:
+        with connection_dropped_after_first_write(app) as written:
+            assert_scim_503(send())
+        assert written, "the request wrote nothing before the drop"
+        assert db_snapshot(app) == before, written[0]
+    assert scim.post("/Users", body).status_code == 201  # the retry starts clean
+
+
+@pytest.mark.sqlite_only
+def test_portal_shows_a_friendly_503_when_sqlite_stays_locked_and_writes_nothing(
+    app: Flask, factory: Factory
+) -> None:
+    org = factory.org()
+    factory.member(org, "it-admin@acme.example", IT_ADMINISTRATOR)
+    staff = factory.member(org, "staff@acme.example")
+    slow = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY")},
+                       "TESTING": True, "SQLITE_BUSY_TIMEOUT_SECONDS": 0.2})
+    client = slow.test_client()
+    login(client, "it-admin@acme.example")
+    token = csrf_from(client.get("/").data)
+    before = db_snapshot(app)
+    holder = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with holder.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            for headers in ({}, {"HX-Request": "true"}):
+                response = client.post(f"/people/{staff.public_id}/profile", headers=headers,
+                                       data={"title": "Boss", "csrf_token": token})
+                assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+                assert b"Temporarily unavailable" in response.data
+                assert b"Traceback" not in response.data
+            conn.exec_driver_sql("ROLLBACK")
+    finally:
+        holder.dispose()
+    assert db_snapshot(app) == before
+    with slow.app_context():
+        db.engine.dispose()

@@ -152,6 +152,9 @@ def _portal_requests(ids: dict[str, str]) -> list[tuple[str, str, dict[str, str]
         ("POST", f"/people/{member}/roles/1/revoke", {}),
         ("POST", f"/groups/{group}/roles", {"role_id": "1"}),
         ("POST", f"/groups/{group}/roles/1/unmap", {}),
+        ("POST", f"/people/{member}/grants", {"role_id": "1", "until": "2099-01-01T00:00",
+                                              "reason": "Poaching"}),
+        ("POST", f"/people/{member}/grants/1/end", {}),
     ]
 
 
@@ -234,6 +237,42 @@ def test_rotate_form_with_another_organisations_token_id_rotates_nothing(
         assert "dpms_scim_" not in response.get_data(as_text=True).replace("dpms_scim_…", "")
     assert db_snapshot(app) == before
     assert scim.get("/Users").status_code == 200 and other_scim.get("/Users").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_ending_another_organisations_grant_through_an_own_member_is_404(
+    app: Flask, client: FlaskClient, two_orgs: dict[str, str], other_scim: Scim,
+    headers: dict[str, str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from portal.models import Membership, RoleGrant
+    from portal.services import roles
+
+    with app.app_context():
+        boss = db.session.scalar(select(Membership).where(
+            Membership.public_id == two_orgs["boss"]))
+        assert boss is not None
+        grant = RoleGrant(organisation_id=other_scim.org_id, membership_id=boss.id,
+                          role_id=roles.get_role(IT_ADMINISTRATOR).id, reason="Audit",
+                          until=datetime.now(UTC) + timedelta(days=3),
+                          granted_by_label="Globex admin")
+        db.session.add(grant)
+        db.session.commit()
+        grant_id = grant.id
+    login(client, "it-admin@acme.example")
+    token = csrf_from(client.get("/people/").data)
+    before = db_snapshot(app)
+    for member in (two_orgs["mine"], two_orgs["boss"]):  # our member, or theirs: both 404
+        url = f"/people/{member}/grants/{grant_id}/end"
+        if headers:
+            response = client.post(url, headers={**headers, "X-CSRFToken": token})
+        else:
+            response = client.post(url, data={"csrf_token": token})
+        assert response.status_code == 404, (member, response.status_code)
+    assert db_snapshot(app) == before
+    with app.app_context():
+        assert db.session.get(RoleGrant, grant_id).ended_at is None
 
 
 # ---- CSRF on every state-changing portal route ------------------------------------------

@@ -309,3 +309,17 @@ def test_a_refused_assertion_stays_used_up_once_scim_creates_the_person(
     assert replay.status_code == 400 and b"already been used" in replay.data
     reasons = [e.details["reason"] for e in _events(app, "sso.sign_in_refused")]
     assert reasons == ["unknown", "replayed"]
+
+
+def test_pending_request_cookie_is_cross_site_and_secure_whenever_the_request_is_https(
+    app: Flask, client: FlaskClient, sso_org: SsoOrg
+) -> None:
+    # The IdP POSTs to the ACS from another site: only a SameSite=None; Secure cookie travels.
+    over_https = client.get(f"/sso/{sso_org.org.key}", base_url="https://portal.example")
+    cookie = over_https.headers["Set-Cookie"]
+    assert cookie.startswith("dpms_saml_pending=")
+    assert "Secure" in cookie and "SameSite=None" in cookie and "HttpOnly" in cookie
+    # Plain http (development): browsers refuse SameSite=None without Secure, so Lax.
+    over_http = client.get(f"/sso/{sso_org.org.key}")
+    cookie = over_http.headers["Set-Cookie"]
+    assert "Secure" not in cookie and "SameSite=Lax" in cookie
