@@ -10,6 +10,7 @@ from portal.forms import id_param
 from portal.models import utcnow
 from portal.permissions import AUDIT_VIEW, IAM_MANAGE, SETTINGS_GENERAL
 from portal.security import current_membership, require_permission
+from portal.services import audit_details
 from portal.services import audit_log as audit_log_service
 from portal.services.audit import Actor
 from portal.services.audit_log import AuditFilter
@@ -45,7 +46,8 @@ def audit_log() -> Response:
     org = current_membership().organisation
     wanted = AuditFilter.from_args(request.args)
     page = audit_log_service.list_events(org, wanted, before=id_param(request.args.get("before")))
-    context = {"page": page, "wanted": wanted, "filter_args": wanted.as_args()}
+    context = {"page": page, "wanted": wanted, "filter_args": wanted.as_args(),
+               "details": audit_details.readable(org.id, page.events)}
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
         response = make_response(render_template("settings/_audit_rows.html", **context))
     else:

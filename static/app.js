@@ -61,6 +61,44 @@
     }
   });
 
+  // An open modal dialog keeps Tab inside itself: past the last control back to the first,
+  // Shift+Tab before the first round to the last (the browser would move on to its own UI).
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), " +
+    "select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
+  function focusables(dialog) {
+    return Array.prototype.filter.call(dialog.querySelectorAll(FOCUSABLE), function (el) {
+      return el.getClientRects().length > 0;
+    });
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab" || event.altKey || event.ctrlKey || event.metaKey) { return; }
+    var open = Array.prototype.filter.call(document.querySelectorAll("dialog[open]"), function (d) {
+      return d.matches(":modal");
+    });
+    var dialog = open[open.length - 1];
+    if (!dialog) { return; }
+    var items = focusables(dialog);
+    var active = document.activeElement;
+    if (!items.length) { event.preventDefault(); return; }
+    var first = items[0], last = items[items.length - 1];
+    if (event.shiftKey && (active === first || !dialog.contains(active))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (active === last || !dialog.contains(active))) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
+  // Provisioning activity: a click anywhere on a request's row opens its details, as its time does.
+  document.addEventListener("click", function (event) {
+    var row = event.target.closest && event.target.closest("tr.activity-summary");
+    if (!row || event.target.closest("summary, a, button, input, select, textarea")) { return; }
+    if (String(window.getSelection ? window.getSelection() : "")) { return; }  // selecting text
+    var toggle = row.querySelector("details.row-toggle");
+    if (toggle) { toggle.open = !toggle.open; }
+  });
+
   // Print buttons: <button data-print>.
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("[data-print]")) { window.print(); }

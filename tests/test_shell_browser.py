@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -76,3 +78,59 @@ def test_organisation_switcher_changes_the_current_organisation(
     expect(page.get_by_role("heading", name="Globex")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("You are now working in Globex")
     screenshot(page, "shell-home")
+
+
+def test_it_settings_sections_fold_into_one_line_on_a_phone(
+    browser, live_server: str, factory: Factory
+) -> None:
+    factory.it_admin(factory.org())
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        sign_in(page, live_server, "it-admin@acme.example")
+        page.goto(f"{live_server}/settings/iam/scim")
+        sidebar = page.get_by_role("navigation", name="IT Settings")
+        toggle = sidebar.locator("summary.settings-sections-toggle")
+        expect(toggle).to_have_text(re.compile(r"^IT Settings sections\b.*\bSCIM\s*$"))
+        scim_link = sidebar.get_by_role("link", name="SCIM")
+        assert not scim_link.is_visible()
+        box = sidebar.bounding_box()
+        assert box is not None and box["height"] <= 70  # one line, not ~250 px of menu
+        screenshot(page, "shell-phone-sections-folded")
+        # Keyboard: the disclosure is reachable and opens with Enter; the IAM group is open
+        # on its own pages and the current page is marked.
+        toggle.focus()
+        page.keyboard.press("Enter")
+        expect(scim_link).to_be_visible()
+        assert scim_link.get_attribute("aria-current") == "page"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "General"
+        screenshot(page, "shell-phone-sections-open")
+        sidebar.get_by_role("link", name="SSO").click()
+        page.wait_for_url("**/settings/iam/sso")
+        expect(sidebar.locator("summary.settings-sections-toggle")).to_have_text(
+            re.compile(r"\bSSO\s*$"))
+        assert not sidebar.get_by_role("link", name="SSO").is_visible()  # folded again
+    finally:
+        context.close()
+
+
+def test_it_settings_sidebar_is_always_open_on_a_desktop(
+    page, live_server: str, factory: Factory
+) -> None:
+    factory.it_admin(factory.org())
+    sign_in(page, live_server, "it-admin@acme.example")
+    page.goto(f"{live_server}/settings/audit")
+    sidebar = page.get_by_role("navigation", name="IT Settings")
+    assert not sidebar.locator("summary.settings-sections-toggle").is_visible()
+    expect(sidebar.get_by_role("heading", name="IT Settings")).to_be_visible()
+    audit = sidebar.get_by_role("link", name="Audit Log")
+    expect(audit).to_be_visible()
+    assert audit.get_attribute("aria-current") == "page"
+    box = sidebar.bounding_box()
+    assert box is not None and box["width"] == 250 and box["x"] < 250
+    # Keyboard order is unchanged: General, then the IAM group's summary.
+    sidebar.get_by_role("link", name="General").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Identity & Access Management"

@@ -35,8 +35,9 @@ def scim_activity() -> Response:
     context = {"page": page, "wanted": wanted, "resources": list(RESOURCE_FILTERS),
                "filter_args": wanted.as_args()}
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
-        return _vary(make_response(render_template("settings/iam/_activity_rows.html",
-                                                   **context)))
+        # "Load more" swaps in the next rows; a filter change swaps the whole table.
+        part = "_activity_rows.html" if "before" in request.args else "_activity_table.html"
+        return _vary(make_response(render_template(f"settings/iam/{part}", **context)))
     health = scim_health.connection_health(org)
     return _vary(make_response(render_template(
         "settings/iam/activity.html", nav_key="iam.scim", scim_tab="activity", health=health,
@@ -55,7 +56,11 @@ def scim_health_badge() -> Response:
 @require_permission(IAM_MANAGE)
 def scim_report_page() -> str:
     """Show the printable SCIM status report (audit evidence)."""
-    report = scim_report.build_report(current_membership().organisation, current_membership())
+    org = current_membership().organisation
+    if not org.scim_released:  # the same calm line as the Configuration screen
+        return render_template("settings/iam/scim.html", nav_key="iam.scim",
+                               status=scim_status(org))
+    report = scim_report.build_report(org, current_membership())
     return render_template("settings/iam/report.html", nav_key="iam.scim", report=report)
 
 

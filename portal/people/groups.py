@@ -12,7 +12,7 @@ from portal.people import actor, groups_bp, org_id, page_size, render
 from portal.people.forms import RoleForm
 from portal.permissions import PEOPLE_MANAGE, PEOPLE_VIEW
 from portal.security import current_membership, require_permission
-from portal.services import directory, group_roles, roles
+from portal.services import audit_details, directory, group_roles, roles
 from portal.services.errors import ServiceError
 
 MAX_QUERY = 200
@@ -53,10 +53,11 @@ def _members_page(group: Group) -> directory.Page[directory.PersonRow]:
 def _detail(group: Group, *, status: int = 200, mapping_error: str | None = None,
             fragment: str = "groups/detail.html") -> Response:
     """Render the group's page, or one of its sections for HTMX."""
+    events = directory.history(org_id(), group.public_id)
     return render(
         "groups/detail.html", fragment, status,
         group=group, mapped=group_roles.mapped_roles(group), members=_members_page(group),
-        events=directory.history(org_id(), group.public_id), role_form=_role_form(),
+        events=events, details=audit_details.readable(org_id(), events), role_form=_role_form(),
         mapping_error=mapping_error, sources=directory.SOURCE_LABELS,
         status_labels=directory.STATUS_LABELS,
     )

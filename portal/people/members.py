@@ -12,7 +12,7 @@ from portal.people import actor, bp, org_id, page_size, render
 from portal.people.forms import GrantForm, RoleForm
 from portal.permissions import PEOPLE_MANAGE, PEOPLE_VIEW
 from portal.security import current_membership, require_permission
-from portal.services import directory, group_roles, profiles, role_grants, roles
+from portal.services import audit_details, directory, group_roles, profiles, role_grants, roles
 from portal.services.errors import ServiceError
 
 MAX_QUERY = 200
@@ -77,11 +77,12 @@ def detail_response(member: Membership, *, status: int = 200, role_error: str | 
                     profile_error: str | None = None, grant_error: str | None = None,
                     grant: GrantForm | None = None, fragment: bool = True) -> Response:
     """Render the person's page, or just the roles section for an HTMX role change."""
+    events = directory.history(org_id(), member.public_id)
     return render(
         "people/detail.html", "people/_roles.html" if fragment else "people/detail.html", status,
         member=member, grants=roles.role_grants_for([member.id])[member.id],
         groups=directory.groups_by_member(org_id(), [member.id]).get(member.id, []),
-        events=directory.history(org_id(), member.public_id),
+        events=events, details=audit_details.readable(org_id(), events),
         role_form=_role_form(), role_error=role_error, profile_error=profile_error,
         grant_form=grant or grant_form(), grant_error=grant_error,
         max_grant_days=role_grants.max_grant_days(),

@@ -18,6 +18,7 @@ from portal.models import (
     utcnow,
 )
 from portal.services import organisations, provisioning_activity, scim_health, scim_tokens
+from portal.services.scim_status import rollout_pending_line
 
 WINDOW_DAYS = 90
 MAX_LISTED = 500
@@ -68,7 +69,16 @@ class ScimReport:
     window_days: int = WINDOW_DAYS
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data."""
+        """Return the report as JSON-ready data (only the rollout line while SCIM is pending)."""
+        if not self.scim_released:  # as the SCIM screen: no Base URL, token or figures yet
+            return {
+                "report": "SCIM provisioning status",
+                "organisation": {"name": self.organisation, "key": self.organisation_key},
+                "scim_released": False,
+                "summary": rollout_pending_line(self.organisation),
+                "generated_at": _iso(self.generated_at),
+                "generated_by": self.generated_by,
+            }
         last = self.last_success
         return {
             "report": "SCIM provisioning status",

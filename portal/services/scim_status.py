@@ -49,6 +49,18 @@ class ScimStatus:
     def endpoint_configured(self) -> bool:
         return self.released
 
+    @property
+    def rollout_line(self) -> str:
+        """Return the one calm line shown instead of SCIM while it is not released."""
+        return rollout_pending_line(self.organisation_name)
+
+
+def rollout_pending_line(organisation_name: str) -> str:
+    """Return the guide's "not yet available" line for an organisation awaiting SCIM."""
+    return (f"The SCIM controls are not yet available for {organisation_name}. Ask your "
+            "Priverion administrator or support contact for the rollout status of your "
+            "organisation.")
+
 
 def scim_status(org: Organisation) -> ScimStatus:
     """Return the SCIM connection state of one organisation."""

@@ -43,12 +43,28 @@ def test_admin_reads_filters_and_pages_the_activity_log(
     # One failure among many successes: still healthy.
     expect(page.locator("#scim-health")).to_have_text(
         re.compile(r"^\s*Healthy\s+last request 4 min ago"))
+    table = page.get_by_role("table", name=re.compile("SCIM requests, newest first"))
+    headers = ["Time", "Status", "Method", "Path", "Result", "Client"]
+    expect(table.get_by_role("columnheader")).to_have_text(headers)
     rows = page.locator(".activity-item")
     expect(rows).to_have_count(PAGE_SIZE)
     first = rows.first
     expect(first).to_contain_text("409")
-    first.locator("summary").click()
+    expect(first.locator(".activity-detail")).to_be_hidden()
+    # The keyboard opens a request (its time is a disclosure) and closes it again.
+    first.locator("summary").focus()
+    page.keyboard.press("Enter")
     expect(first.locator(".activity-detail")).to_be_visible()
+    assert first.locator("summary").get_attribute("aria-expanded") in (None, "true")
+    page.keyboard.press("Enter")
+    expect(first.locator(".activity-detail")).to_be_hidden()
+    # A click anywhere on the row opens it too; its cells sit under their headers.
+    first.locator(".activity-effect").click()
+    expect(first.locator(".activity-detail")).to_be_visible()
+    status_header = table.get_by_role("columnheader", name="Status").bounding_box()
+    status_cell = first.locator(".status").bounding_box()
+    assert status_header and status_cell
+    assert status_header["x"] <= status_cell["x"] < status_header["x"] + status_header["width"]
     expect(first).to_contain_text("uniqueness")
     expect(first.locator("pre")).to_contain_text('"userName": "bob@acme.example"')
     screenshot(page, "scim-activity")
@@ -59,6 +75,7 @@ def test_admin_reads_filters_and_pages_the_activity_log(
 
     page.get_by_label("Errors").check()
     expect(rows).to_have_count(1)
+    expect(table.get_by_role("columnheader")).to_have_text(headers)  # filtering keeps them
     expect(rows.first).to_contain_text("already taken")
     assert "status=errors" in page.url
     page.get_by_label("All").check()

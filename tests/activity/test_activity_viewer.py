@@ -39,7 +39,12 @@ def test_activity_lists_newest_first_with_expandable_details(
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
     assert _ids(html) == [new.id, old.id]
-    assert html.count("<details>") == 2
+    assert html.count('<details class="row-toggle">') == 2
+    # A real table: the six column headers, then one row group per request.
+    head = html.split('<table class="table activity-table">')[1].split("</thead>")[0]
+    assert re.findall(r'<th scope="col">([^<]+)</th>', head) == [
+        "Time", "Status", "Method", "Path", "Result", "Client"]
+    assert html.count('<tr class="activity-detail-row">') == 2
     assert "created user alice@acme.example" in html
     assert "scimType <code>uniqueness</code>" in html and "userName is taken" in html
     assert '"userName": "alice@acme.example"' in html  # the stored body
@@ -100,7 +105,7 @@ def test_htmx_paging_returns_the_next_rows_as_the_same_partial(
     newest_first = [r.id for r in reversed(rows)]
     html = admin_client.get("/settings/iam/scim/activity").get_data(as_text=True)
     assert _ids(html) == newest_first[:PAGE_SIZE]
-    more = re.search(r'hx-get="([^"]+)" hx-target="closest li"', html)
+    more = re.search(r'hx-get="([^"]+)" hx-target="closest tbody"', html)
     assert more
     fragment = admin_client.get(more.group(1).replace("&amp;", "&"),
                                 headers={"HX-Request": "true"})
@@ -111,7 +116,7 @@ def test_htmx_paging_returns_the_next_rows_as_the_same_partial(
     # Without JavaScript the same link is a page of older records.
     page = admin_client.get(more.group(1).replace("&amp;", "&")).get_data(as_text=True)
     assert _ids(page) == newest_first[PAGE_SIZE:PAGE_SIZE * 2] and "<html" in page
-    last = re.search(r'hx-get="([^"]+)" hx-target="closest li"', part)
+    last = re.search(r'hx-get="([^"]+)" hx-target="closest tbody"', part)
     assert last
     tail = admin_client.get(last.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
     assert _ids(tail.get_data(as_text=True)) == newest_first[PAGE_SIZE * 2:]

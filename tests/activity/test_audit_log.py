@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Organisation
+from portal.models import AuditEvent, Membership, Organisation
 from portal.services import organisations, scim_tokens
 from portal.services.audit import CLI_ACTOR, Actor
 from portal.services.audit_log import PAGE_SIZE, csv_cell
@@ -140,6 +141,31 @@ def test_csv_export_escapes_and_guards_against_formulas(
             AuditEvent.action == "audit_log.exported"))
         assert exported is not None and exported.actor_label == "it-admin@acme.example"
         assert exported.details == {"rows": 2, "filters": {"action": "scim.user_created"}}
+
+
+def test_page_shows_details_in_words_while_the_csv_keeps_raw_values(
+    admin_client: FlaskClient, scim_org: ScimOrg, add_event, app: Flask
+) -> None:
+    with app.app_context():
+        admin = db.session.scalar(select(Membership).where(
+            Membership.organisation_id == scim_org.org.id))
+        assert admin is not None
+        admin_id, admin_label = admin.public_id, admin.label
+    raw = {"members": [admin_id], "count": 1, "active": True,
+           "access_ended_at": "2026-03-02T11:59:59.250000+00:00",
+           "displayName": {"from": "IT", "to": "IT Ops"}}
+    add_event(scim_org.org, "group.members_added", details=raw)
+    html = admin_client.get("/settings/audit?action=group.members_added").get_data(as_text=True)
+    cell = re.search(r'<td class="small cell-details">(.*?)</td>', html, re.S).group(1)
+    assert f'<span class="muted">Members:</span> {admin_label}</div>' in cell
+    assert '<span class="muted">Active:</span> Yes</div>' in cell
+    assert ('<span class="muted">Access ended:</span> <time datetime="2026-03-02T11:59:59.250000'
+            '+00:00">2026-03-02 11:59:59</time>') in cell
+    assert '<span class="muted">Display name:</span> IT → IT Ops</div>' in cell
+    assert admin_id not in cell and "true" not in cell
+    rows = _csv(admin_client.get("/settings/audit/export.csv?action=group.members_added"))
+    assert json.loads(rows[1][7]) == raw  # machine-readable: ids, ISO times, JSON booleans
+    assert f'"members": ["{admin_id}"]' in rows[1][7] and '"active": true' in rows[1][7]
 
 
 def test_csv_cell_guard() -> None:

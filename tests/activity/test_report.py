@@ -133,3 +133,24 @@ def test_printable_report_states_the_same_figures(admin_client: FlaskClient, sci
     assert "<td>bob@acme.example</td>" in html and "0.5 s" in html
     assert "data-print" in html and 'href="/settings/iam/scim/report.json"' in html
     assert scim_org.token not in html
+
+
+def test_report_of_an_unreleased_organisation_states_only_the_rollout_line(
+    client: FlaskClient, factory, add_activity: AddActivity
+) -> None:
+    from tests.conftest import login
+
+    org = factory.org("Globex", released=False)
+    factory.it_admin(org, "gina@globex.example")
+    add_activity(org, status=403)
+    login(client, "gina@globex.example")
+    response = client.get("/settings/iam/scim/report.json")
+    report = json.loads(response.data)
+    assert report["scim_released"] is False
+    assert report["summary"].startswith("The SCIM controls are not yet available for Globex.")
+    assert "scim_base_url" not in report and "token" not in report
+    assert f"/scim/v2/{org.key}" not in response.get_data(as_text=True)
+    html = client.get("/settings/iam/scim/report").get_data(as_text=True)
+    assert 'data-testid="rollout-pending"' in html
+    assert f"/scim/v2/{org.key}" not in html and "SCIM Base URL" not in html
+    assert "SCIM provisioning status report" not in html and "data-print" not in html

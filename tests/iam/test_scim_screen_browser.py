@@ -332,3 +332,35 @@ def _no_tokens(app: Flask, org: Organisation) -> bool:
         found = scim_tokens.active_token(db.session.get(Organisation, org.id)) is None
         db.session.remove()
         return found
+
+
+@pytest.mark.sqlite_only  # the full flow above runs on both backends
+def test_tab_and_shift_tab_stay_inside_the_open_rotate_dialog(
+    app: Flask, factory: Factory, live_server: str, page: Any
+) -> None:
+    org = factory.org("Acme Corp")
+    factory.it_admin(org)
+    with app.app_context():
+        issued = scim_tokens.issue_token(db.session.get(Organisation, org.id), CLI_ACTOR)
+        db.session.commit()
+    _sign_in(page, live_server, "it-admin@acme.example")
+    page.goto(f"{live_server}/settings/iam/scim")
+    page.get_by_role("link", name="Rotate Token").focus()
+    page.keyboard.press("Enter")
+    page.locator("#rotate-dialog").wait_for(state="visible")
+    active = ("(() => { const a = document.activeElement; return [a.textContent.trim(), "
+              "!!a.closest('#rotate-dialog')]; })()")
+    assert page.evaluate(active) == ["Cancel", True]
+    page.keyboard.press("Tab")
+    assert page.evaluate(active) == ["Rotate token now", True]
+    page.keyboard.press("Tab")  # past the last button: back to the first, not out of the dialog
+    assert page.evaluate(active) == ["Cancel", True]
+    page.keyboard.press("Shift+Tab")  # before the first: round to the last
+    assert page.evaluate(active) == ["Rotate token now", True]
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        assert page.evaluate(active)[1] is True
+    page.keyboard.press("Escape")
+    page.locator("#rotate-dialog").wait_for(state="hidden")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Rotate Token"
+    assert _verifies(live_server, org, issued.plaintext)  # nothing was rotated

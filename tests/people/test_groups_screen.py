@@ -141,17 +141,24 @@ def test_an_it_admin_cannot_map_a_group_to_a_role_with_more_permissions_than_the
         assert db.session.scalar(select(GroupRoleMapping)) is None
 
 
-def test_group_history_shows_long_member_lists_shortened(
+def test_group_history_names_members_and_shortens_long_lists(
     app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
 ) -> None:
     it = directory.group(acme, "IT")
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
+    gone = "0b9f5b4e-0000-4000-8000-000000000000"  # no longer known: stays an id
+    ids = [ann, gone, "m3", "m4", "m5", "m6", "m7"]
     with app.app_context():
         group = db.session.scalar(select(Group).where(Group.public_id == it))
         audit.record(audit.Actor("Okta SCIM"), "group.members_added", group.organisation,
                      target_type="group", target_id=it, target_label="IT",
-                     details={"count": 5, "members": ["m1", "m2", "m3", "m4", "m5"]})
+                     details={"count": 9, "members": ids})
         db.session.commit()
     html = admin_client.get(f"/groups/{it}").get_data(as_text=True)
-    assert ('<span class="detail">count: 5</span>; '
-            '<span class="detail">members: m1, m2, m3 … (+2 more)</span>') in html
+    history = html[html.index('id="history-title"'):]
+    assert ('<div class="detail" data-key="count"><span class="muted">Count:</span> 9</div>'
+            in history)
+    assert ('<div class="detail" data-key="members"><span class="muted">Members:</span> '
+            f"Ann Lee, {gone}, m3, m4, m5 … (+4 more)</div>") in history
+    assert ann not in history.split('data-key="members"')[1].split("</div>")[0]
     assert "Okta SCIM" in html

@@ -57,13 +57,16 @@ def test_detail_shows_every_role_and_where_it_comes_from(
     assert "Ann Lee" in html and "ann@acme.example" in html
 
 
-def test_scim_managed_member_has_a_read_only_profile_with_the_idp_badge(
+def test_scim_managed_member_has_a_read_only_profile_with_one_idp_badge_on_it(
     admin_client: FlaskClient, acme: Organisation, directory: Directory
 ) -> None:
     ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
     html = admin_client.get(f"/people/{ann}").get_data(as_text=True)
-    assert "Managed by your identity provider" in html
-    assert 'data-testid="idp-badge"' in html
+    # Said once, where it applies: on the Profile card whose fields the IdP owns.
+    assert html.count("Managed by your identity provider") == 1
+    assert html.count('data-testid="idp-badge"') == 1
+    profile = html.split('id="profile-title"')[1].split("</section>")[0]
+    assert 'data-testid="idp-badge"' in profile
     assert f'action="/people/{ann}/profile"' not in html and "Edit profile" not in html
     assert 'data-field="display_name">Ann Lee<' in html
 
@@ -141,7 +144,7 @@ def test_history_lists_this_members_audit_events_only(
     html = admin_client.get(f"/people/{ann}").get_data(as_text=True)
     history = html[html.index("Provisioning history"):]
     assert history.count('data-action="member.role_granted"') == 1
-    assert "role: Member" in history and "command line" in history
+    assert '<span class="muted">Role:</span> Member' in history and "command line" in history
 
 
 def test_granting_and_revoking_a_manual_role_through_the_page(
@@ -200,3 +203,35 @@ def test_granting_a_role_that_does_not_exist_is_a_clear_error(
         assert response.status_code == 422, value
         assert b'data-testid="role-error"' in response.data
     assert directory.roles_of(ann) == set()
+
+
+def test_history_and_audit_log_show_the_same_readable_details(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    from portal.services import audit
+
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
+    with app.app_context():
+        org = db.session.get(Organisation, acme.id)
+        for action, details in (
+            ("member.provisioned", {"active": True}),
+            ("member.deprovisioned", {"received_at": "2026-03-02T12:00:05.123456+00:00",
+                                      "was_active": False, "groups_left": 2}),
+            ("member.updated", {"changed": ["display_name", "emails", "external_id"]}),
+        ):
+            audit.record(audit.Actor("Okta SCIM"), action, org, target_type="member",
+                         target_id=ann, target_label="ann@acme.example", details=details)
+        db.session.commit()
+    person = admin_client.get(f"/people/{ann}").get_data(as_text=True)
+    log = admin_client.get("/settings/audit").get_data(as_text=True)
+    history = person[person.index('id="history-title"'):]
+    for html in (history, log):
+        assert '<span class="muted">Active:</span> Yes</div>' in html
+        assert '<span class="muted">Was active:</span> No</div>' in html
+        assert ('<span class="muted">Received:</span> <time datetime="2026-03-02T12:00:05.123456'
+                '+00:00">2026-03-02 12:00:05</time>') in html
+        assert '<span class="muted">Changed:</span> Display name, Emails, External ID</div>' in html
+        cells = " ".join(re.findall(r'<td class="small cell-details">(.*?)</td>', html, re.S))
+        shown = re.sub(r"<[^>]+>", "", cells)  # the words a reader sees
+        assert "Yes" in shown and not re.search(r"\b(True|true|False|false)\b", shown)
+        assert "2026-03-02T" not in shown and ann not in shown
