@@ -24,7 +24,7 @@ from portal.models import Organisation, ProvisioningActivity, utcnow
 from portal.security import record_regardless
 from portal.services import scim_notices, scim_tokens
 from portal.services.provisioning_activity import effect_from_audit, note_effect, noted_effects
-from scim_api.scrub import body_secrets, scrub_body, scrub_query, scrub_text
+from scim_api.scrub import TooManySecrets, body_secrets, scrub_body, scrub_query, scrub_text
 
 __all__ = ["note_effect", "start_recording"]
 
@@ -127,8 +127,10 @@ def describe(response: Response) -> dict[str, Any]:
     if isinstance(authenticated, Organisation):
         row["organisation_id"], row["token_valid"] = authenticated.id, True
     else:
+        # No key holds NUL, and PostgreSQL refuses it in a query parameter.
         row["organisation_id"] = db.session.scalar(
-            select(Organisation.id).where(Organisation.key == key)) if key else None
+            select(Organisation.id).where(Organisation.key == key)) \
+            if key and "\x00" not in key else None
         row["token_valid"] = (bool(presented)
                               and scim_tokens.verify_token(key, presented) is not None)
     try:
@@ -137,7 +139,10 @@ def describe(response: Response) -> dict[str, Any]:
             row["path"] = (row["path"] + "?" + scrub_query(query))[:2000]
         raw = _raw_body(status)
         # The token and every password the body carries, wherever else they appear.
-        secrets = (presented, *body_secrets(raw or b""))
+        try:
+            secrets, echoes_allowed = (presented, *body_secrets(raw or b"")), True
+        except TooManySecrets:  # the body is not stored; neither is what may echo it
+            secrets, echoes_allowed = (presented,), False
         # Only an error's detail and a created resource's id are kept from the response:
         # a page of Users is not parsed again just to be thrown away.
         created = resource_id is None and request.method == "POST"
@@ -145,8 +150,9 @@ def describe(response: Response) -> dict[str, Any]:
         if answer and status >= 400:
             row["scim_type"] = scrub_text(str(answer.get("scimType") or ""),
                                           secrets=secrets)[:50] or None
-            row["detail"] = scrub_text(str(answer.get("detail") or ""),
-                                       secrets=secrets)[:2000] or None
+            row["detail"] = (scrub_text(str(answer.get("detail") or ""), secrets=secrets)[:2000]
+                             if echoes_allowed else "(not stored: the request carried too many "
+                                                    "secret values)") or None
         elif answer and created and isinstance(answer.get("id"), str):
             row["resource_id"] = scrub_text(answer["id"])[:64]
         effect = _effect(status, request.method)

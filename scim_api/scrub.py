@@ -19,6 +19,8 @@ MAX_STORED_BODY = 16 * 1024
 REMOVED = "[removed]"
 # Shorter strings under a secret key are not hunted elsewhere: "a" would mangle every word.
 MIN_SECRET_LENGTH = 4
+MAX_SECRETS = 32
+ELIDED = "…"
 MAX_SECRET_DEPTH = 64
 _SECRET_WORDS = ("password", "secret", "token", "credential", "apikey", "api_key")
 _TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]*")
@@ -43,21 +45,35 @@ def _is_secret_path(path: Any) -> bool:
     return is_secret_name(path.split("[", 1)[0])
 
 
+def _sets_a_secret(item: dict[Any, Any]) -> bool:
+    """Return whether a PATCH operation's `path` (any case, as the parser reads it) is secret."""
+    return any(isinstance(key, str) and key.lower() == "path" and _is_secret_path(value)
+               for key, value in item.items())
+
+
+class TooManySecrets(ValueError):
+    """A body carries more secret values than are hunted for elsewhere in it."""
+
+
 def secrets_in(value: Any) -> tuple[str, ...]:
     """Return every string sent as a secret anywhere in a JSON value.
 
     A password under `password` is dropped with its key, but the same string may also
     be sent under a key that does not look secret (`{"userName": {"bad": "<password>"}}`)
-    or echoed in an error: once known, it is replaced wherever else it appears.
+    or echoed in an error: once known, it is replaced wherever else it appears. Every
+    stored string is searched for each of them, so their number is capped: a body with
+    more raises TooManySecrets (and is not stored).
     """
-    found: list[str] = []
+    found: set[str] = set()
 
     def strings(item: Any, depth: int) -> None:
         if depth > MAX_SECRET_DEPTH:
             return
         if isinstance(item, str):
             if len(item) >= MIN_SECRET_LENGTH:
-                found.append(item)
+                found.add(item)
+                if len(found) > MAX_SECRETS:
+                    raise TooManySecrets(f"more than {MAX_SECRETS} secret values")
         elif isinstance(item, dict):
             for nested in item.values():
                 strings(nested, depth + 1)
@@ -69,7 +85,7 @@ def secrets_in(value: Any) -> tuple[str, ...]:
         if depth > MAX_SECRET_DEPTH:
             return
         if isinstance(item, dict):
-            secret_path = _is_secret_path(item.get("path")) or _is_secret_path(item.get("Path"))
+            secret_path = _sets_a_secret(item)
             for key, nested in item.items():
                 if isinstance(key, str) and (is_secret_name(key)
                                              or (secret_path and key.lower() == "value")):
@@ -82,26 +98,45 @@ def secrets_in(value: Any) -> tuple[str, ...]:
 
     walk(value, 0)
     # Longest first, so a secret that contains another is replaced whole.
-    return tuple(sorted(set(found), key=len, reverse=True))
+    return tuple(sorted(found, key=len, reverse=True))
 
 
-def scrub_value(value: Any, secrets: tuple[str, ...] = ()) -> Any:
-    """Return a copy of a JSON value with every secret-looking key removed at any depth."""
+def scrub_value(value: Any, secrets: tuple[str, ...] = (),
+                budget: list[int] | None = None) -> Any:
+    """Return a copy of a JSON value with every secret-looking key removed at any depth.
+
+    `budget` (characters still to scrub) bounds the work: only an excerpt of a large
+    body is stored, so what lies beyond it is replaced by "…" rather than scrubbed.
+    """
+    budget = budget if budget is not None else [MAX_STORED_BODY * 2]
+    if budget[0] <= 0:
+        return ELIDED
     if isinstance(value, dict):
         cleaned: dict[str, Any] = {}
-        secret_path = _is_secret_path(value.get("path")) or _is_secret_path(value.get("Path"))
+        secret_path = _sets_a_secret(value)
         for key, item in value.items():
+            if budget[0] <= 0:
+                cleaned[ELIDED] = ELIDED
+                break
             if isinstance(key, str) and is_secret_name(key):
                 continue
             if secret_path and isinstance(key, str) and key.lower() == "value":
                 cleaned[key] = REMOVED
                 continue
-            cleaned[scrub_text(key, secrets=secrets)] = scrub_value(item, secrets)
+            cleaned[scrub_text(str(key), secrets=secrets)] = scrub_value(item, secrets, budget)
         return cleaned
     if isinstance(value, list):
-        return [scrub_value(item, secrets) for item in value]
+        items: list[Any] = []
+        for item in value:
+            if budget[0] <= 0:
+                items.append(ELIDED)
+                break
+            items.append(scrub_value(item, secrets, budget))
+        return items
     if isinstance(value, str):
+        budget[0] -= len(value) + 8
         return scrub_text(value, secrets=secrets)
+    budget[0] -= 8
     return value
 
 
@@ -157,15 +192,32 @@ def scrub_body(raw: bytes, *, secrets: tuple[str, ...] = ()) -> Any:
                                                "a password, secret or token"}
         text = scrub_text(text[: MAX_STORED_BODY * 2], secrets=secrets)
         return _capped({"unparsed": text}, len(raw), note="not valid JSON")
-    return _capped(scrub_value(parsed, (*secrets, *secrets_in(parsed))), len(raw))
+    try:
+        found = secrets_in(parsed)
+    except TooManySecrets:
+        return {"bytes": len(raw), "note": f"not stored: it carries more than {MAX_SECRETS} "
+                                           "passwords, secrets or tokens"}
+    budget = [MAX_STORED_BODY * 2]
+    cleaned = scrub_value(parsed, tuple(dict.fromkeys((*secrets, *found))), budget)
+    if budget[0] <= 0:
+        excerpt = json.dumps(cleaned, ensure_ascii=False)[:MAX_STORED_BODY]
+        return {"truncated": True, "bytes": len(raw), "excerpt": excerpt,
+                "note": f"body of {len(raw)} bytes; an excerpt is stored"}
+    return _capped(cleaned, len(raw))
 
 
 def body_secrets(raw: bytes) -> tuple[str, ...]:
-    """Return the secrets a raw JSON request body carries (none when it is not JSON)."""
+    """Return the secrets a raw JSON request body carries (none when it is not JSON).
+
+    Raises TooManySecrets for a body with more than MAX_SECRETS of them (scrub_body then
+    stores none of it, and nothing echoing it should be stored either).
+    """
     if not raw:
         return ()
     try:
         return secrets_in(json.loads(raw, parse_constant=_not_json))
+    except TooManySecrets:
+        raise
     except (ValueError, RecursionError):
         return ()
 

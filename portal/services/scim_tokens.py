@@ -105,8 +105,8 @@ _NOTE_USE = (
 
 def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
     """Return the active token matching the presented value under this organisation key."""
-    if not presented or len(presented) > 512:
-        return None
+    if not presented or len(presented) > 512 or not org_key.isascii():
+        return None  # keys are ASCII (and compare_digest refuses other text)
     wanted = digest(presented)
     # One round trip per SCIM request: the organisation comes with the token.
     row = db.session.execute(_TOKEN_AND_ORG, {"digest": wanted}).first()

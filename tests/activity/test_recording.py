@@ -231,3 +231,16 @@ def test_a_read_or_a_refusal_commits_without_waiting_for_the_disk_a_change_waits
     assert created == (201, False)  # a change and its record wait for the flush
     assert relaxed("POST", "/Users", json={"userName": "ann@acme.example"}) == (409, True)
     assert [r.status for r in activity_rows(app)][-4:] == [200, 401, 201, 409]
+
+
+@pytest.mark.parametrize("key", ["%C3%A9", "%00", "caf%C3%A9%00"])
+def test_an_odd_organisation_key_with_a_valid_token_is_refused_and_recorded(
+    app: Flask, scim_org: ScimOrg, key: str
+) -> None:
+    response = scim_org.client.get(f"/scim/v2/{key}/Users", headers=scim_org.headers())
+    assert response.status_code in (401, 404)
+    assert response.get_json(force=True)["schemas"] == [
+        "urn:ietf:params:scim:api:messages:2.0:Error"]
+    [row] = [r for r in activity_rows(app) if r.path.endswith("/Users")]
+    assert row.status == response.status_code and row.organisation_id is None
+    assert row.token_valid is False

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import json
 
-from scim_api.scrub import REMOVED, body_secrets, scrub_body, scrub_text, secrets_in
+import pytest
+
+from scim_api import scrub as scrub_mod
+from scim_api.scrub import (
+    MAX_SECRETS,
+    MAX_STORED_BODY,
+    REMOVED,
+    TooManySecrets,
+    body_secrets,
+    scrub_body,
+    scrub_text,
+    secrets_in,
+)
 
 PASSWORD = "Us3r-pass-phrase"
 
@@ -46,3 +58,43 @@ def test_bodies_that_are_not_json_carry_no_secrets_to_hunt() -> None:
     assert body_secrets(b"not json") == ()
     assert body_secrets(b"") == ()
     assert scrub_text(f"detail {PASSWORD}", secrets=(PASSWORD,)) == f"detail {REMOVED}"
+
+
+def test_a_patch_path_in_any_case_still_hides_the_password_it_sets() -> None:
+    for key in ("PATH", "pAtH", "Path", "path"):
+        body = {"Operations": [{"op": "replace", key: "password", "value": PASSWORD},
+                               {"op": "replace", "path": "title", "value": f"x{PASSWORD}"}]}
+        stored = _stored(body)
+        assert PASSWORD not in stored, key
+
+
+def test_a_body_with_more_secrets_than_are_hunted_is_not_stored_at_all() -> None:
+    many = [f"pw-{n:05d}" for n in range(MAX_SECRETS + 1)]
+    raw = json.dumps({"password": many, "userName": many[-1]}).encode()
+    stored = scrub_body(raw)
+    assert set(stored) == {"bytes", "note"} and "not stored" in stored["note"]
+    assert not any(secret in json.dumps(stored) for secret in many)
+    with pytest.raises(TooManySecrets):
+        body_secrets(raw)
+
+
+def test_scrubbing_a_huge_body_does_work_for_the_stored_excerpt_only(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A megabyte of small strings and 32 secrets: each string is not searched 32 times."""
+    calls = 0
+    real = scrub_mod.scrub_text
+
+    def counting(text: str, *, secrets: tuple[str, ...] = ()) -> str:
+        nonlocal calls
+        calls += 1
+        return real(text, secrets=secrets)
+
+    monkeypatch.setattr(scrub_mod, "scrub_text", counting)
+    secrets = [f"pw-{n:05d}" for n in range(MAX_SECRETS)]
+    strings = [f"s{n}" for n in range(100_000)]
+    raw = json.dumps({"password": secrets, "x": strings}).encode()
+    stored = scrub_body(raw)
+    assert stored["truncated"] is True and stored["bytes"] == len(raw)
+    assert len(stored["excerpt"]) <= MAX_STORED_BODY
+    assert calls < 10_000  # about the strings that fit in the excerpt, not 100,000
