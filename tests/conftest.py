@@ -6,13 +6,14 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -314,3 +315,19 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     frozen = FrozenClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     monkeypatch.setattr("portal.clock.now", frozen)
     return frozen
+
+
+@contextmanager
+def count_statements(engine: Any = None) -> Iterator[list[str]]:
+    """Collect every SQL statement the engine (the app's, in an app context) runs in the block."""
+    seen: list[str] = []
+    engine = engine if engine is not None else db.engine
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -14,6 +14,7 @@ from sqlalchemy import Select, func, or_, select
 from portal.extensions import db
 from portal.models import AuditEvent, Organisation
 from portal.services import audit
+from portal.services.paging import newest_first
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
@@ -112,20 +113,9 @@ def actions(org: Organisation) -> list[str]:
 def list_events(org: Organisation, wanted: AuditFilter, *, before: int | None = None,
                 limit: int = PAGE_SIZE) -> AuditPage:
     """Return a page of the organisation's audit events, newest first, older than `before`."""
-    query = _filtered(org, wanted)
-    if before is not None:
-        anchor = db.session.get(AuditEvent, before)
-        if anchor is not None and anchor.organisation_id == org.id:
-            query = query.where(or_(
-                AuditEvent.created_at < anchor.created_at,
-                (AuditEvent.created_at == anchor.created_at) & (AuditEvent.id < anchor.id),
-            ))
-    rows = list(db.session.scalars(
-        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit + 1)
-    ))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return AuditPage(rows, rows[-1].id if more and rows else None)
+    rows, next_before = newest_first(_filtered(org, wanted), AuditEvent, AuditEvent.created_at,
+                                     organisation_id=org.id, before=before, limit=limit)
+    return AuditPage(rows, next_before)
 
 
 def csv_cell(value: Any) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import Select, delete, func, or_, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Organisation, ProvisioningActivity
+from portal.services.paging import newest_first
 
 PAGE_SIZE = 50
 # The resource filter of the viewer: label -> stored resource_type values.
@@ -147,21 +148,10 @@ def _filtered(org: Organisation, wanted: ActivityFilter) -> Select[Any]:
 def list_activity(org: Organisation, wanted: ActivityFilter, *, before: int | None = None,
                   limit: int = PAGE_SIZE) -> ActivityPage:
     """Return a page of the organisation's activity, newest first, older than record `before`."""
-    query = _filtered(org, wanted)
-    if before is not None:
-        anchor = db.session.get(ProvisioningActivity, before)
-        if anchor is not None and anchor.organisation_id == org.id:
-            query = query.where(or_(
-                ProvisioningActivity.time < anchor.time,
-                (ProvisioningActivity.time == anchor.time) & (ProvisioningActivity.id < anchor.id),
-            ))
-    rows = list(db.session.scalars(
-        query.order_by(ProvisioningActivity.time.desc(), ProvisioningActivity.id.desc())
-        .limit(limit + 1)
-    ))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return ActivityPage(rows, rows[-1].id if more and rows else None)
+    rows, next_before = newest_first(_filtered(org, wanted), ProvisioningActivity,
+                                     ProvisioningActivity.time, organisation_id=org.id,
+                                     before=before, limit=limit)
+    return ActivityPage(rows, next_before)
 
 
 def last_request(org: Organisation, *, successful: bool = False) -> ProvisioningActivity | None:

@@ -23,7 +23,7 @@ from portal.services import roles, scim_setup, scim_tokens
 from portal.services.audit import CLI_ACTOR, Actor
 from portal.services.errors import Conflict
 from portal.services.scim_status import RESULT_ACCEPTED, scim_status, scim_statuses
-from tests.conftest import Factory
+from tests.conftest import Factory, count_statements
 from tests.iam.helpers import active_tokens
 
 
@@ -85,15 +85,8 @@ def test_statuses_of_many_organisations_take_a_fixed_number_of_queries(
         scim_tokens.issue_token(_org(orgs[1]), CLI_ACTOR)
         db.session.commit()
         loaded = [_org(o) for o in orgs]
-        statements: list[str] = []
-        from sqlalchemy import event
-
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with count_statements() as statements:
             result = scim_statuses(loaded)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
         # One for the tokens, one for the newest activity record, however many organisations.
         assert len(statements) == 2
         assert [result[o.id].released for o in loaded] == [True, False, True, False, True]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import (
@@ -24,7 +23,7 @@ from portal.models import (
     utcnow,
 )
 from portal.services import roles
-from tests.conftest import PASSWORD, Factory, login
+from tests.conftest import PASSWORD, Factory, count_statements, login  # noqa: F401
 
 
 class Directory:
@@ -95,22 +94,6 @@ class Directory:
     @staticmethod
     def _gid(public_id: str) -> int:
         return db.session.scalar(select(Group.id).where(Group.public_id == public_id))
-
-
-@contextmanager
-def count_statements() -> Iterator[list[str]]:
-    """Collect the SQL statements the app's engine runs inside the block (app context needed)."""
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 @pytest.fixture

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
 from portal.extensions import db
 from portal.models import Account, Group, GroupMember, MemberEmail, Membership
 from portal.services import organisations, scim_tokens
 from portal.services.audit import CLI_ACTOR
+from tests.conftest import count_statements  # noqa: F401  (tests import it from here)
 
 SMALL = 10
 
@@ -69,22 +67,6 @@ class Directory:
             response = self.request(method, path, body)
         assert response.status_code == 200, response.get_data(as_text=True)
         return seen
-
-
-@contextmanager
-def count_statements() -> Iterator[list[str]]:
-    """Collect every statement the app's engine sends to the database."""
-    seen: list[str] = []
-    engine = db.engine
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 @pytest.fixture

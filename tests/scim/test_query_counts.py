@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask
-from sqlalchemy import event
 
 from portal.extensions import db
+from tests.conftest import count_statements
 from tests.scim.conftest import Scim
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -17,18 +17,10 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 @contextmanager
 def statements(app: Flask) -> Iterator[list[str]]:
     """Collect every SQL statement the app's engine executes inside the block."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        seen.append(statement)
-
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with count_statements(engine) as seen:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _seed(scim: Scim, start: int, stop: int, group_id: str, boss_id: str) -> None:

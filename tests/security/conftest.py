@@ -24,7 +24,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.extensions import db
-from tests.scim.conftest import Scim, make_scim
+
+# The SCIM fixtures of tests/scim, shared here rather than defined twice.
+from tests.scim.conftest import Scim, make_scim, other_scim, scim  # noqa: F401
 
 # Written on purpose whatever a request's outcome: the token's "last used" stamp and the
 # provisioning activity log (one row per request). Everything else must stay untouched
@@ -49,16 +51,6 @@ def db_snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
     return snapshot
 
 
-@pytest.fixture
-def scim(app: Flask) -> Scim:
-    """The SCIM API of a released organisation, called with its valid token."""
-    return make_scim(app)
-
-
-@pytest.fixture
-def other_scim(app: Flask) -> Scim:
-    """The SCIM API of a second organisation."""
-    return make_scim(app, "Globex")
 
 
 class FrozenClock:
