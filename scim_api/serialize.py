@@ -95,11 +95,11 @@ def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts
 
 
 # The Membership columns a User document is made of (a list page selects only these).
-USER_COLUMNS: tuple[str, ...] = (
+USER_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((  # USER_STRINGS holds external_id too
     "id", "public_id", "external_id", "user_name", "active", "extra_attributes", "manager_id",
     "created_at", "updated_at", "version", *NAME_PARTS.values(), *USER_STRINGS.values(),
     *ENTERPRISE_STRINGS.values(),
-)
+)))
 _NAME_ITEMS = tuple(NAME_PARTS.items())
 _STRING_ITEMS = tuple((k, c) for k, c in USER_STRINGS.items() if k != "externalId")
 _ENTERPRISE_ITEMS = tuple(ENTERPRISE_STRINGS.items())
