@@ -124,7 +124,7 @@ def describe(response: Response) -> dict[str, Any]:
         "request_body": None,
     }
     authenticated = g.get("scim_org")  # set by the token check when the token was valid
-    if isinstance(authenticated, Organisation):
+    if isinstance(authenticated, scim_tokens.TokenOrganisation):
         row["organisation_id"], row["token_valid"] = authenticated.id, True
     else:
         # No key holds NUL, and PostgreSQL refuses it in a query parameter.

@@ -9,10 +9,10 @@ from __future__ import annotations
 from flask import Response, g, request
 
 from portal import ratelimit
-from portal.models import Organisation
 from portal.security import record_regardless
 from portal.services import scim_tokens
 from portal.services.audit import Actor
+from portal.services.scim_tokens import TokenOrganisation
 from scim_api.errors import scim_error_response
 
 UNAUTHORIZED_DETAIL = (
@@ -85,9 +85,9 @@ def _refuse(org_key: str) -> Response:
     return scim_error_response(401, UNAUTHORIZED_DETAIL)
 
 
-def current_org() -> Organisation:
-    """Return the organisation the authenticated SCIM request acts for."""
-    org: Organisation = g.scim_org
+def current_org() -> TokenOrganisation:
+    """Return the organisation the authenticated SCIM request acts for (id, key, name)."""
+    org: TokenOrganisation = g.scim_org
     return org
 
 

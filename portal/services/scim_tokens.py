@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import CursorResult, bindparam, select, update
 
 from portal.extensions import db
-from portal.models import Organisation, ScimToken, utcnow
+from portal.models import ROLLOUT_RELEASED, Organisation, ScimToken, utcnow
 from portal.services import audit
 
 # A fixed, recognisable prefix lets secret scanners spot a leaked token.
@@ -77,22 +77,40 @@ def issue_token(org: Organisation, actor: audit.Actor) -> IssuedToken:
     return IssuedToken(plaintext, record)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenOrganisation:
+    """The organisation a valid token acts for, as plain values (not a loaded object).
+
+    Every SCIM request needs only these; loading the ORM object cost ~100 µs a request
+    (an entity, its identity-map state, and its expiry at commit). Services read `id`
+    (and `name` for messages) and never assign it to a relationship.
+    """
+
+    id: int
+    key: str
+    name: str
+    scim_rollout: str
+
+    @property
+    def scim_released(self) -> bool:
+        return self.scim_rollout == ROLLOUT_RELEASED
+
+
 @dataclass(frozen=True)
 class VerifiedToken:
     """A presented token that matched: which row, when it was last used, for which organisation."""
 
     id: int
-    organisation: Organisation
+    organisation: TokenOrganisation
     last_used_at: datetime | None
     last_used_agent: str | None
 
 
 # Built once: every SCIM request runs it, and a prebuilt statement skips rebuilding the
-# expression and its cache key. The organisation is the only object loaded (the token's
-# own fields come as plain columns): a second entity costs ~100 µs a request.
+# expression and its cache key. Plain columns only, no entity (see TokenOrganisation).
 _TOKEN_AND_ORG = (
-    select(Organisation, ScimToken.id, ScimToken.digest, ScimToken.last_used_at,
-           ScimToken.last_used_agent)
+    select(ScimToken.id, ScimToken.digest, ScimToken.last_used_at, ScimToken.last_used_agent,
+           Organisation.id, Organisation.key, Organisation.name, Organisation.scim_rollout)
     .join(ScimToken, ScimToken.organisation_id == Organisation.id)
     .where(ScimToken.digest == bindparam("digest"), ScimToken.revoked_at.is_(None))
 )
@@ -112,7 +130,8 @@ def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
     row = db.session.execute(_TOKEN_AND_ORG, {"digest": wanted}).first()
     if row is None:
         return None
-    org, token_id, stored, last_used_at, last_used_agent = row
+    token_id, stored, last_used_at, last_used_agent, *org_values = row
+    org = TokenOrganisation(*org_values)
     if not (hmac.compare_digest(stored, wanted) and hmac.compare_digest(org.key, org_key)):
         return None
     return VerifiedToken(token_id, org, last_used_at, last_used_agent)
