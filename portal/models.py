@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -68,6 +69,24 @@ class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
 # Organisation.scim_rollout values
 ROLLOUT_RELEASED = "released"
 ROLLOUT_PENDING = "pending"
+
+
+class OrgScope(Protocol):
+    """Anything naming an organisation by id: what scoped queries and audit events need."""
+
+    @property
+    def id(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationId:
+    """An organisation named by its id alone (an OrgScope that loads nothing).
+
+    `member.organisation` would load the row (one more statement on every SCIM write);
+    the services that only scope queries and audit events use this instead.
+    """
+
+    id: int
 
 
 class Organisation(db.Model):  # type: ignore[name-defined]

@@ -26,7 +26,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, and_, func, literal, not_, or_, true
+from sqlalchemy import ColumnElement, String, and_, bindparam, func, literal, not_, or_, true
 from sqlalchemy.orm import QueryableAttribute
 
 from scim_api.errors import ScimError
@@ -216,6 +216,27 @@ def _compare(attr: Scalar, op: CompareOperator, value: Any) -> Predicate:
     else:
         left, right = func.lower(column), func.lower(literal(text))
     return and_(guard, _ORDER[op](left, right))
+
+
+EQUALITY_VALUE = "filter_value"
+
+
+def equality(attr: Scalar) -> tuple[Predicate, Callable[[str], str]]:
+    """Return `attr eq :filter_value` and how to prepare the value, for a string attribute.
+
+    The same predicate `_compare` builds for `eq "text"`, with the text as a named bound
+    parameter instead of a literal, so the statement around it can be built once and
+    reused: the IdPs' lookup before every create (`userName eq "…"`, `externalId eq "…"`,
+    `displayName eq "…"`) skips building the expression and its cache key.
+    """
+    if attr.kind is not Kind.STRING:
+        raise ValueError("equality() is for string attributes")
+    value = bindparam(EQUALITY_VALUE, type_=String())
+    if attr.case_exact:
+        return and_(attr.column.is_not(None), attr.column == value), str
+    if attr.lowered is not None:
+        return and_(attr.lowered.is_not(None), attr.lowered == value), str.lower
+    return and_(attr.column.is_not(None), func.lower(attr.column) == func.lower(value)), str
 
 
 # ---- the tree walk ----------------------------------------------------------------------

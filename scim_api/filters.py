@@ -10,7 +10,7 @@ so the storage mapping is ours.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -23,12 +23,15 @@ from scim_api.filter_parser import (
     CORE_USER_URN,
     ENTERPRISE_USER_URN,
     AttrPath,
+    CompareOperator,
+    Comparison,
     Filter,
     matches,
     parse_filter,
     parse_path,
 )
 from scim_api.filter_sql import (
+    EQUALITY_VALUE,
     Attribute,
     Kind,
     MultiValued,
@@ -39,6 +42,7 @@ from scim_api.filter_sql import (
     boolean,
     compile_filter,
     date_time,
+    equality,
     resolve,
     string,
 )
@@ -154,6 +158,36 @@ def _clause(resource: str, f: Filter) -> Predicate:
     if not isinstance(f, Filter):
         raise TypeError("expected a Filter from parse_filter()")
     return compile_filter(RESOURCES[resource], f.node)
+
+
+def equality_filter(resource: str, f: Filter) -> tuple[Predicate, dict[str, str]] | None:
+    """Return a reusable predicate and its parameters when `f` is one `attr eq "text"`.
+
+    That is the shape of the lookup every IdP sends before a create; the predicate is the
+    same object for every request on the same attribute (see filter_sql.equality), so the
+    statement built around it can be cached. Any other filter returns None.
+    """
+    if not isinstance(f, Filter):
+        raise TypeError("expected a Filter from parse_filter()")
+    node = f.node
+    if not (isinstance(node, Comparison) and node.op is CompareOperator.eq
+            and isinstance(node.value, str)):
+        return None
+    try:
+        target = resolve(RESOURCES[resource], node.attr_path)
+    except ScimError:
+        return None  # the general path reports the error
+    if not isinstance(target, Scalar) or target.kind is not Kind.STRING:
+        return None
+    built = _EQUALITIES.get(target)
+    if built is None:
+        built = _EQUALITIES[target] = equality(target)
+    predicate, prepare = built
+    return predicate, {EQUALITY_VALUE: prepare(node.value)}
+
+
+# One entry per allow-listed string attribute at most (Scalar hashes by identity).
+_EQUALITIES: dict[Scalar, tuple[Predicate, Callable[[str], str]]] = {}
 
 
 def user_filter_clause(f: Filter) -> Predicate:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import g, has_app_context, has_request_context, request
 
 from portal.extensions import db
-from portal.models import Account, AuditEvent, Organisation
+from portal.models import Account, AuditEvent, OrgScope
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ CLI_ACTOR = Actor(label="command line")
 def record(
     actor: Actor,
     action: str,
-    organisation: Organisation | None,
+    organisation: OrgScope | None,
     *,
     target_type: str | None = None,
     target_id: str | None = None,

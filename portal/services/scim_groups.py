@@ -19,7 +19,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import SOURCE_SCIM, Group, GroupMember, Membership, Organisation, utcnow
+from portal.models import (
+    SOURCE_SCIM,
+    Group,
+    GroupMember,
+    Membership,
+    OrganisationId,
+    OrgScope,
+    utcnow,
+)
 from portal.services import audit
 from portal.services.errors import Conflict, NotFound, ServiceError
 
@@ -38,12 +46,12 @@ SCIM_GROUP_ROWS = select(*Group.__table__.c).where(
     Group.organisation_id == bindparam("org_id"), Group.source == SOURCE_SCIM)
 
 
-def scim_groups(org: Organisation) -> Select[Group]:
+def scim_groups(org: OrgScope) -> Select[Group]:
     """Return the query for the organisation's groups that SCIM sees and manages."""
     return select(Group).where(Group.organisation_id == org.id, Group.source == SOURCE_SCIM)
 
 
-def get_group(org: Organisation, public_id: str, *, for_update: bool = False) -> Group:
+def get_group(org: OrgScope, public_id: str, *, for_update: bool = False) -> Group:
     """Return a SCIM group by id, or raise NotFound; lock its row to change it."""
     query = scim_groups(org).where(Group.public_id == public_id)
     # No id holds NUL, and PostgreSQL refuses it in a query parameter.
@@ -54,7 +62,7 @@ def get_group(org: Organisation, public_id: str, *, for_update: bool = False) ->
     return group
 
 
-def resolve_members(org: Organisation, public_ids: Iterable[str]) -> dict[str, int]:
+def resolve_members(org: OrgScope, public_ids: Iterable[str]) -> dict[str, int]:
     """Map member ids to membership ids; any id that is not a User here is an error."""
     wanted = sorted(set(public_ids))
     found: dict[str, int] = {}
@@ -72,7 +80,7 @@ def resolve_members(org: Organisation, public_ids: Iterable[str]) -> dict[str, i
     return found
 
 
-def _name_taken(org: Organisation, name: str, group: Group | None = None) -> Conflict | None:
+def _name_taken(org: OrgScope, name: str, group: Group | None = None) -> Conflict | None:
     other = db.session.scalar(select(Group).where(
         Group.organisation_id == org.id, Group.display_name_lower == name.lower()))
     if other is None or other is group:
@@ -90,7 +98,7 @@ def _flush_unique(name: str) -> None:
         raise Conflict(f"A Group with displayName {name!r} already exists.") from None
 
 
-def create_group(org: Organisation, display_name: str, external_id: str | None,
+def create_group(org: OrgScope, display_name: str, external_id: str | None,
                  member_ids: Sequence[str], actor: audit.Actor) -> Group:
     """Create a SCIM group, with its initial members."""
     conflict = _name_taken(org, display_name)
@@ -115,7 +123,7 @@ def update_group(group: Group, display_name: str, external_id: str | None,
     """Rename a group or change its externalId; return whether anything changed."""
     changes: dict[str, Any] = {}
     if display_name != group.display_name:
-        conflict = _name_taken(group.organisation, display_name, group)
+        conflict = _name_taken(OrganisationId(group.organisation_id), display_name, group)
         if conflict:
             raise conflict
         changes["displayName"] = {"from": group.display_name, "to": display_name}
@@ -128,8 +136,9 @@ def update_group(group: Group, display_name: str, external_id: str | None,
         return False
     _flush_unique(display_name)
     touch(group)
-    audit.record(actor, "group.updated", group.organisation, target_type="group",
-                 target_id=group.public_id, target_label=display_name, details=changes)
+    audit.record(actor, "group.updated", OrganisationId(group.organisation_id),
+                 target_type="group", target_id=group.public_id, target_label=display_name,
+                 details=changes)
     return True
 
 
@@ -162,7 +171,7 @@ def _insert_members(group: Group, member_ids: Sequence[int]) -> None:
 
 def _audit_members(group: Group, action: str, public_ids: Sequence[str],
                    actor: audit.Actor) -> None:
-    audit.record(actor, action, group.organisation, target_type="group",
+    audit.record(actor, action, OrganisationId(group.organisation_id), target_type="group",
                  target_id=group.public_id, target_label=group.display_name,
                  details={"count": len(public_ids), "members": list(public_ids[:AUDITED_IDS])})
 
@@ -171,7 +180,7 @@ def add_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) -> 
     """Add members (already-present ones are a no-op); return how many were added."""
     if not public_ids:
         return 0
-    resolved = resolve_members(group.organisation, public_ids)
+    resolved = resolve_members(OrganisationId(group.organisation_id), public_ids)
     present = _existing(group, sorted(resolved.values()))
     new = {p: m for p, m in resolved.items() if m not in present}
     if new:
@@ -203,7 +212,7 @@ def remove_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) 
 
 def set_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) -> tuple[int, int]:
     """Make the member list exactly these ids (a full push); return (added, removed)."""
-    resolved = resolve_members(group.organisation, public_ids)
+    resolved = resolve_members(OrganisationId(group.organisation_id), public_ids)
     current: dict[int, str] = {
         member_id: public_id for member_id, public_id in db.session.execute(
             select(GroupMember.membership_id, Membership.public_id)
@@ -228,7 +237,7 @@ def set_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) -> 
 
 def delete_group(group: Group, actor: audit.Actor) -> None:
     """Delete a SCIM group; its members lose the roles mapped to it at once."""
-    org = group.organisation
+    org = OrganisationId(group.organisation_id)
     audit.record(actor, "group.deleted", org, target_type="group", target_id=group.public_id,
                  target_label=group.display_name)
     db.session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))

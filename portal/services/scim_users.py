@@ -24,7 +24,8 @@ from portal.models import (
     GroupMember,
     MemberEmail,
     Membership,
-    Organisation,
+    OrganisationId,
+    OrgScope,
     utcnow,
 )
 from portal.services import audit
@@ -72,12 +73,12 @@ SCIM_USER_ROWS = select(*Membership.__table__.c).where(
     Membership.organisation_id == bindparam("org_id"), *_SCIM_VISIBLE)
 
 
-def scim_users(org: Organisation) -> Select[Membership]:
+def scim_users(org: OrgScope) -> Select[Membership]:
     """Return the query for the organisation's members that SCIM sees and manages."""
     return select(Membership).where(Membership.organisation_id == org.id, *_SCIM_VISIBLE)
 
 
-def get_user(org: Organisation, public_id: str, *, for_update: bool = False) -> Membership:
+def get_user(org: OrgScope, public_id: str, *, for_update: bool = False) -> Membership:
     """Return a SCIM-managed member by id, or raise NotFound; lock its row to change it."""
     query = scim_users(org).where(Membership.public_id == public_id)
     # Concurrent changes to one User queue here (PostgreSQL), so each reads what the one
@@ -132,7 +133,7 @@ def _conflict(data: UserData) -> Conflict:
     return Conflict(f"A User with userName {data.user_name!r} already exists.")
 
 
-def create_user(org: Organisation, data: UserData, actor: audit.Actor) -> Membership:
+def create_user(org: OrgScope, data: UserData, actor: audit.Actor) -> Membership:
     """Provision a person: adopt a manual member, re-link a deleted one, or create one."""
     lower = data.user_name.lower()
     existing = db.session.scalar(select(Membership).where(
@@ -169,7 +170,7 @@ def create_user(org: Organisation, data: UserData, actor: audit.Actor) -> Member
 
 
 def _take_over(member: Membership, data: UserData, actor: audit.Actor,
-               org: Organisation) -> Membership:
+               org: OrgScope) -> Membership:
     """Re-link a member the IdP deleted earlier, or adopt a manually created one."""
     if member.scim_deleted_at is not None:
         action = "member.relinked"
@@ -197,7 +198,7 @@ def _snapshot(member: Membership) -> dict[str, Any]:
     return values
 
 
-def _apply(member: Membership, data: UserData, org: Organisation) -> None:
+def _apply(member: Membership, data: UserData, org: OrgScope) -> None:
     """Copy the IdP's attributes onto the membership (never onto the shared account)."""
     # No autoflush while half-applied: a taken userName must fail in _flush_unique (409),
     # not in the manager lookup's autoflush (an unhandled IntegrityError, a 500).
@@ -205,7 +206,7 @@ def _apply(member: Membership, data: UserData, org: Organisation) -> None:
         _copy(member, data, org)
 
 
-def _copy(member: Membership, data: UserData, org: Organisation) -> None:
+def _copy(member: Membership, data: UserData, org: OrgScope) -> None:
     member.user_name = data.user_name
     member.user_name_lower = data.user_name.lower()
     member.external_id = data.external_id
@@ -219,7 +220,7 @@ def _copy(member: Membership, data: UserData, org: Organisation) -> None:
     member.manager_id = _manager_id(org, data.manager_id)
 
 
-def _manager_id(org: Organisation, public_id: str | None) -> int | None:
+def _manager_id(org: OrgScope, public_id: str | None) -> int | None:
     if not public_id:
         return None
     manager_id = db.session.scalar(
@@ -236,7 +237,7 @@ def _touch(member: Membership, now: datetime | None = None) -> None:
 
 def replace_user(member: Membership, data: UserData, actor: audit.Actor) -> None:
     """Replace the IdP-owned attributes of a provisioned person (PUT, and PATCH results)."""
-    org = member.organisation
+    org = OrganisationId(member.organisation_id)
     before = _snapshot(member)
     _apply(member, data, org)
     after = _snapshot(member)
@@ -261,8 +262,8 @@ def set_active(member: Membership, active: bool, actor: audit.Actor) -> bool:
     _touch(member, now)
     details = {} if active else {"received_at": now.isoformat(), "access_ended_at": now.isoformat()}
     audit.record(actor, "member.reactivated" if active else "member.deactivated",
-                 member.organisation, target_type="member", target_id=member.public_id,
-                 target_label=member.user_name, details=details)
+                 OrganisationId(member.organisation_id), target_type="member",
+                 target_id=member.public_id, target_label=member.user_name, details=details)
     return True
 
 
@@ -282,7 +283,7 @@ def delete_user(member: Membership, actor: audit.Actor) -> None:
         db.session.execute(update(Group).where(Group.id.in_(group_ids)).values(
             version=Group.version + 1, updated_at=now))
     _touch(member, now)
-    audit.record(actor, "member.deprovisioned", member.organisation, target_type="member",
-                 target_id=member.public_id, target_label=member.user_name,
+    audit.record(actor, "member.deprovisioned", OrganisationId(member.organisation_id),
+                 target_type="member", target_id=member.public_id, target_label=member.user_name,
                  details={"received_at": now.isoformat(), "access_ended_at": now.isoformat(),
                           "was_active": was_active, "groups_left": len(group_ids)})

@@ -91,6 +91,37 @@ def test_filter_on_user_name_is_case_insensitive_and_url_decoding_works(
     assert [r["id"] for r in body["Resources"]] == [five[2]]
 
 
+def test_equality_lookups_reuse_one_statement_but_each_answers_its_own_value(
+    scim: Scim, five: list[str]
+) -> None:
+    """`attr eq "text"` runs a statement built once per attribute, the text bound per request.
+
+    Each value finds its own resource, in request order; the case rules of the attribute
+    still hold (userName and displayName ignore case, externalId and id do not); paging
+    past the single match is empty with the right total.
+    """
+    def ids(query: str, path: str = "/Users") -> list[str]:
+        response = scim.get(f"{path}?{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [r["id"] for r in response.get_json(force=True)["Resources"]]
+
+    for index, name in enumerate(["erin", "Carl", "alice", "dan", "Bob"]):
+        assert ids(f'filter=userName eq "{name.upper()}@acme.example"') == [five[index]]
+        assert ids(f'filter=displayName eq "{name.lower()}"') == [five[index]]
+        assert ids(f'filter=id eq "{five[index]}"') == [five[index]]
+    assert ids(f'filter=id eq "{five[0].upper()}"') == []
+    assert scim.put(f"/Users/{five[1]}", {"userName": "Carl@acme.example",
+                                           "externalId": "Ext-42"}).status_code == 200
+    assert ids('filter=externalId eq "Ext-42"') == [five[1]]
+    assert ids('filter=externalId eq "ext-42"') == []
+    past = _page(scim, 'filter=userName eq "dan@acme.example"&startIndex=2')
+    assert past["Resources"] == [] and past["totalResults"] == 1
+    group = scim.create_group("Finance Team", [five[0]])
+    scim.create_group("Legal", [])
+    assert ids('filter=displayName eq "finance team"', "/Groups") == [group["id"]]
+    assert ids('filter=displayName eq "Legal Team"', "/Groups") == []
+
+
 def test_malformed_filter_is_400_invalid_filter(scim: Scim) -> None:
     for text in ['userName eq', 'userName xx "a"', '((((', 'password eq "x"']:
         response = scim.client.get(f"{scim.base}/Users", query_string={"filter": text},
