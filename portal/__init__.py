@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -75,12 +77,24 @@ def engine_options(config: Any) -> dict[str, Any]:
     SQLITE_BUSY_TIMEOUT_SECONDS for another writer's lock before the request fails (503).
     """
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("json_deserializer", _load_json)
     if config.get("APP_ENV") == "production":
         options.setdefault("hide_parameters", True)
     if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
         options["connect_args"] = {"timeout": config.get("SQLITE_BUSY_TIMEOUT_SECONDS", 10.0),
                                    **options.get("connect_args", {})}
     return options
+
+
+def _load_json(text: str | bytes) -> Any:
+    """Read a JSON column with orjson (every User on a SCIM page has one), json as fallback.
+
+    The stdlib is kept for what orjson refuses and json.dumps may have written (NaN).
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class _NoResultRows(logging.Filter):

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func
 
-from portal.extensions import db
 from portal.models import Group, Membership, Organisation
 from portal.services.scim_groups import SCIM_GROUP_ROWS
 from portal.services.scim_users import SCIM_USER_ROWS
@@ -29,6 +28,7 @@ from scim_api.projection import Projection
 from scim_api.schema import LIST_RESPONSE
 from scim_api.serialize import (
     USER_COLUMNS,
+    core_rows,
     group_document,
     load_members,
     load_user_parts,
@@ -162,7 +162,7 @@ def _counted(source: _Source) -> Select[Any]:
 def _total(source: _Source) -> int:
     counted = (_BUILT.get("count", source.query, lambda: _counted(source)) if source.reusable
                else _counted(source))
-    return int(db.session.scalar(counted, source.params) or 0)
+    return int(core_rows(counted, source.params).scalar() or 0)
 
 
 def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
@@ -172,7 +172,7 @@ def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
     if source.reusable and not q.sort_by:
         paged = _BUILT.get("page", source.query, lambda: source.query.order_by(
             source.id_column).limit(bindparam("page_limit")).offset(bindparam("page_offset")))
-        return list(db.session.execute(
+        return list(core_rows(
             paged, source.params | {"page_limit": limit, "page_offset": offset}))
     order: list[ColumnElement[Any]] = []
     if q.sort_by:
@@ -182,7 +182,7 @@ def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
     query = source.query.order_by(*order).limit(limit)
     if offset:
         query = query.offset(offset)
-    return list(db.session.execute(query, source.params))
+    return list(core_rows(query, source.params))
 
 
 def _short_page_total(q: ListQuery, offset: int, remaining: int, rows: list[Any]) -> int | None:

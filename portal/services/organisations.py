@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
+from werkzeug.sansio.utils import get_current_url
 
 from portal.extensions import db
 from portal.models import ROLLOUT_PENDING, ROLLOUT_RELEASED, Organisation, utcnow
 from portal.services import audit
 from portal.services.errors import NotFound, ServiceError
 from portal.services.roles import ensure_builtin_roles
+
+if TYPE_CHECKING:
+    from portal.services.scim_tokens import TokenOrganisation
 
 
 def create_organisation(name: str, actor: audit.Actor, *, released: bool = True) -> Organisation:
@@ -51,11 +58,22 @@ def set_scim_rollout(org: Organisation, released: bool, actor: audit.Actor) -> b
 DEFAULT_EXTERNAL_URL = "http://127.0.0.1:5000"
 
 
-def scim_base_url(org: Organisation) -> str:
+def scim_base_url(org: Organisation | TokenOrganisation) -> str:
     """Return the organisation's SCIM Base URL: EXTERNAL_URL, else this request's host."""
     from flask import current_app, has_request_context, request
 
     base = current_app.config.get("EXTERNAL_URL")
     if not base:
-        base = request.host_url.rstrip("/") if has_request_context() else DEFAULT_EXTERNAL_URL
+        base = _host_url(request.scheme, request.host) if has_request_context() \
+            else DEFAULT_EXTERNAL_URL
     return f"{base}/scim/v2/{org.key}"
+
+
+@lru_cache(maxsize=64)  # bounded: the Host header is the client's to choose
+def _host_url(scheme: str, host: str) -> str:
+    """Return scheme://host as werkzeug's request.host_url spells it (an IDN host decoded).
+
+    Every SCIM response carries locations under this base; werkzeug rebuilds it through
+    its IRI conversion on each request (~30 µs), the same text for the same two values.
+    """
+    return get_current_url(scheme, host).rstrip("/")
