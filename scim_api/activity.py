@@ -19,7 +19,7 @@ from flask import Response, current_app, g, request
 from sqlalchemy import insert, select, text
 
 from portal.errors import is_scim_request
-from portal.extensions import db
+from portal.extensions import core_rows, db
 from portal.models import Organisation, ProvisioningActivity, utcnow
 from portal.security import record_regardless
 from portal.services import scim_notices, scim_tokens
@@ -186,7 +186,7 @@ def _write(response: Response) -> None:
     row = describe(response)
     if request.method in ("GET", "HEAD") or row["status"] >= 400:
         _commit_without_waiting_for_disk()
-    db.session.execute(_INSERT, row)
+    core_rows(_INSERT, row)
     if row["status"] >= 400 and row["organisation_id"] is not None:
         org = db.session.get(Organisation, row["organisation_id"])
         if org is not None:

@@ -128,10 +128,15 @@ def attribute_list(raw: Any, name: str) -> list[str]:
 
 def query_arg(name: str) -> str | None:
     """Return a query parameter by name, case-insensitively (IdPs vary the case)."""
-    value = request.args.get(name)
+    args = request.args
+    value = args.get(name)
     if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in request.args.items() if k.lower() == lowered), None)
+        lowered = g.get("scim_query_args")
+        if lowered is None:  # built once a request: a list request asks for seven names
+            lowered = g.scim_query_args = {}
+            for key, item in args.items(multi=True):
+                lowered.setdefault(key.lower(), item)
+        value = lowered.get(name.lower())
     if value and value.endswith("?") and request.query_string.endswith(b"?"):
         value = value[:-1]  # OneLogin: a "?" appended to a URL that already has a query
     return value

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func
 
+from portal.extensions import core_rows
 from portal.models import Group, Membership, Organisation
 from portal.services.scim_groups import SCIM_GROUP_ROWS
 from portal.services.scim_users import SCIM_USER_ROWS
@@ -28,7 +29,6 @@ from scim_api.projection import Projection
 from scim_api.schema import LIST_RESPONSE
 from scim_api.serialize import (
     USER_COLUMNS,
-    core_rows,
     group_document,
     load_members,
     load_user_parts,

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Executable, Result, bindparam, select
+from sqlalchemy import BindParameter, bindparam, select
 
-from portal.extensions import db
+from portal.extensions import core_rows
 from portal.models import SOURCE_SCIM, Group, GroupMember, MemberEmail, Membership
 from scim_api.http import etag_of
 from scim_api.projection import Projection
@@ -72,17 +72,6 @@ _MEMBERS_OF = (
            Membership.scim_deleted_at.is_(None))
     .order_by(GroupMember.group_id, Membership.id)
 )
-
-
-def core_rows(statement: Executable, params: dict[str, Any]) -> Result[Any]:
-    """Run a Core SELECT on the session's connection: the rows without the ORM's wrapping.
-
-    Pending changes are flushed first, as the session's own execute would (a created
-    User's emails are read back for its response). ~25% cheaper for a page of rows.
-    """
-    session = db.session
-    session.flush()
-    return session.connection().execute(statement, params)
 
 
 def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, bindparam, select, update
 
-from portal.extensions import db
+from portal.extensions import core_rows, db
 from portal.models import ROLLOUT_RELEASED, Organisation, ScimToken, utcnow
 from portal.services import audit
 
@@ -127,7 +127,7 @@ def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
         return None  # keys are ASCII (and compare_digest refuses other text)
     wanted = digest(presented)
     # One round trip per SCIM request: the organisation comes with the token.
-    row = db.session.execute(_TOKEN_AND_ORG, {"digest": wanted}).first()
+    row = core_rows(_TOKEN_AND_ORG, {"digest": wanted}).first()
     if row is None:
         return None
     token_id, stored, last_used_at, last_used_agent, *org_values = row
