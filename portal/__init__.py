@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,27 +17,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Portal(Flask):
-    """Flask, checking once per function (not per call) whether a view or hook is async.
-
-    Flask asks `iscoroutinefunction` of every hook and view on every request (fourteen on
-    a SCIM request, ~3% of a filter lookup); its documentation invites this override.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._checked: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        checked = self._checked.get(func)
-        if checked is None:  # bounded: the app's own views and hooks
-            checked = self._checked[func] = super().ensure_sync(func)
-        return checked
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the application; no side effects beyond the instance folder."""
-    app = Portal(
+    app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
