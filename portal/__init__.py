@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +87,24 @@ def engine_options(config: Any) -> dict[str, Any]:
     return options
 
 
+# orjson reads an integer beyond 64 bits as a float, silently; it has 20 digits or more.
+_LONG_DIGITS = re.compile(r"\d{20}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{20}")
+
+
 def _load_json(text: str | bytes) -> Any:
     """Read a JSON column with orjson (every User on a SCIM page has one), json as fallback.
 
-    The stdlib is kept for what orjson refuses and json.dumps may have written (NaN).
+    The stdlib reads what orjson refuses and json.dumps may have written (NaN), and any
+    text with a run of 20 digits: an IdP's huge integer is kept exact, never a float.
     """
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    pattern = _LONG_DIGITS if isinstance(text, str) else _LONG_DIGITS_BYTES
+    if pattern.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 class _NoResultRows(logging.Filter):
