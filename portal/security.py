@@ -11,6 +11,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     flash,
     g,
     has_request_context,
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal import write_queue
 from portal.extensions import db, login_manager
 from portal.models import Account, Membership
 from portal.navigation import IT_SETTINGS_NAV
@@ -164,6 +166,8 @@ def _finish_transaction(response: Response) -> Response:
         # worth retrying: 503 with Retry-After, never a 409 that blames the request.
         response = render_error(409 if isinstance(exc, IntegrityError | StaleDataError) else 503)
         _write_after_failed_commit(writes, response)
+    finally:
+        write_queue.end_turn()  # the transaction is over: the next writer may start
     return response
 
 
@@ -196,6 +200,9 @@ def serialise_writes() -> None:
         return
     driver = connection.connection.driver_connection
     if driver is not None and not driver.in_transaction:
+        # Queue fairly behind the other writers first (portal.write_queue), then lock.
+        write_queue.wait_for_turn(connection.engine.url.database,
+                                  current_app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -255,6 +262,7 @@ def register(app: Flask) -> None:
     def _rollback_on_exception(exc: BaseException | None) -> None:
         if exc is not None:
             db.session.rollback()
+        write_queue.end_turn()
 
     @app.context_processor
     def _shell_context() -> dict[str, Any]:
