@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func
 
 from portal.extensions import core_rows
-from portal.models import Group, Membership, Organisation
+from portal.models import Group, Membership, OrgScope
 from portal.services.scim_groups import SCIM_GROUP_ROWS
 from portal.services.scim_users import SCIM_USER_ROWS
 from scim_api.errors import ScimError
@@ -132,7 +132,7 @@ class _Built:
 _BUILT = _Built()
 
 
-def _source(resource: str, base: Select[Any], id_column: Any, org: Organisation,
+def _source(resource: str, base: Select[Any], id_column: Any, org: OrgScope,
             q: ListQuery) -> _Source:
     params: dict[str, Any] = {"org_id": org.id}
     if not q.filter:
@@ -147,11 +147,11 @@ def _source(resource: str, base: Select[Any], id_column: Any, org: Organisation,
     return _Source(resource, base.where(clause), id_column, params)
 
 
-def _user_source(org: Organisation, q: ListQuery) -> _Source:
+def _user_source(org: OrgScope, q: ListQuery) -> _Source:
     return _source("User", _USER_PAGE, Membership.id, org, q)
 
 
-def _group_source(org: Organisation, q: ListQuery) -> _Source:
+def _group_source(org: OrgScope, q: ListQuery) -> _Source:
     return _source("Group", SCIM_GROUP_ROWS, Group.id, org, q)
 
 
@@ -213,7 +213,7 @@ def list_response(resources: list[dict[str, Any]], total: int, start: int) -> di
             "startIndex": start, "Resources": resources}
 
 
-def run(org: Organisation, resources: tuple[str, ...], q: ListQuery,
+def run(org: OrgScope, resources: tuple[str, ...], q: ListQuery,
         base: str) -> dict[str, Any]:
     """Run a list or search over one or both resource types, Users first."""
     sources: list[_Source] = []
