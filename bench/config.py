@@ -70,7 +70,10 @@ def parse(argv: list[str] | None = None) -> Settings:
                              "10000: at 100,000 it needs minutes to load and ~700 MB a worker)")
     parser.add_argument("--big-group", type=int, default=int(env("BENCH_BIG_GROUP", "10000")),
                         help="members of the large group (capped at N)")
-    out = env("BENCH_OUT", str(BENCH_DIR / "results" / "latest.md"))
+    # A PostgreSQL run keeps its own file, so it never replaces the SQLite figures.
+    default_name = ("latest-postgresql.md" if env("DATABASE_URL", "").startswith("postgres")
+                    else "latest.md")
+    out = env("BENCH_OUT", str(BENCH_DIR / "results" / default_name))
     parser.add_argument("--out", type=Path, default=Path(out), help="the Markdown report")
     parser.add_argument("--load-generator", choices=("auto", "wrk", "python"),
                         default=env("BENCH_LOAD_GENERATOR", "auto"))
