@@ -80,13 +80,21 @@ class OrgScope(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OrganisationId:
-    """An organisation named by its id alone (an OrgScope that loads nothing).
-
-    `member.organisation` would load the row (one more statement on every SCIM write);
-    the services that only scope queries and audit events use this instead.
-    """
+    """An organisation named by its id alone (an OrgScope that loads nothing)."""
 
     id: int
+
+
+class _InOrganisation:
+    """Rows that belong to one organisation: their scope without loading the organisation.
+
+    `row.organisation` would load it (one more statement on every SCIM write); scoped
+    queries and audit events need only the id.
+    """
+
+    @property
+    def org_scope(self) -> OrganisationId:
+        return OrganisationId(self.organisation_id)  # type: ignore[attr-defined]
 
 
 class Organisation(db.Model):  # type: ignore[name-defined]
@@ -211,7 +219,7 @@ SOURCE_MANUAL = "manual"
 SOURCE_SCIM = "scim"
 
 
-class Membership(db.Model):  # type: ignore[name-defined]
+class Membership(_InOrganisation, db.Model):  # type: ignore[name-defined]
     """A person inside one organisation; also that organisation's SCIM User resource."""
 
     __tablename__ = "membership"
@@ -312,7 +320,7 @@ class MemberEmail(db.Model):  # type: ignore[name-defined]
 # Group.source values reuse SOURCE_MANUAL / SOURCE_SCIM
 
 
-class Group(db.Model):  # type: ignore[name-defined]
+class Group(_InOrganisation, db.Model):  # type: ignore[name-defined]
     """An organisation's group; SCIM Group resource when synced by the IdP."""
 
     __tablename__ = "group"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cache
 from typing import Any, TypeAlias
 
 from scim2_models.path import AttrPath as NodePath
@@ -221,13 +222,15 @@ def _compare(attr: Scalar, op: CompareOperator, value: Any) -> Predicate:
 EQUALITY_VALUE = "filter_value"
 
 
+@cache  # one entry per allow-listed string attribute (Scalar hashes by identity)
 def equality(attr: Scalar) -> tuple[Predicate, Callable[[str], str]]:
     """Return `attr eq :filter_value` and how to prepare the value, for a string attribute.
 
     The same predicate `_compare` builds for `eq "text"`, with the text as a named bound
-    parameter instead of a literal, so the statement around it can be built once and
-    reused: the IdPs' lookup before every create (`userName eq "…"`, `externalId eq "…"`,
-    `displayName eq "…"`) skips building the expression and its cache key.
+    parameter instead of a literal and the same object on every call, so the statement
+    around it can be built once and reused: the IdPs' lookup before every create
+    (`userName eq "…"`, `externalId eq "…"`, `displayName eq "…"`) skips building the
+    expression and its cache key.
     """
     if attr.kind is not Kind.STRING:
         raise ValueError("equality() is for string attributes")

@@ -10,7 +10,7 @@ so the storage mapping is ours.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -179,15 +179,8 @@ def equality_filter(resource: str, f: Filter) -> tuple[Predicate, dict[str, str]
         return None  # the general path reports the error
     if not isinstance(target, Scalar) or target.kind is not Kind.STRING:
         return None
-    built = _EQUALITIES.get(target)
-    if built is None:
-        built = _EQUALITIES[target] = equality(target)
-    predicate, prepare = built
+    predicate, prepare = equality(target)
     return predicate, {EQUALITY_VALUE: prepare(node.value)}
-
-
-# One entry per allow-listed string attribute at most (Scalar hashes by identity).
-_EQUALITIES: dict[Scalar, tuple[Predicate, Callable[[str], str]]] = {}
 
 
 def user_filter_clause(f: Filter) -> Predicate:

@@ -58,15 +58,20 @@ def set_scim_rollout(org: Organisation, released: bool, actor: audit.Actor) -> b
 DEFAULT_EXTERNAL_URL = "http://127.0.0.1:5000"
 
 
-def scim_base_url(org: Organisation | TokenOrganisation) -> str:
-    """Return the organisation's SCIM Base URL: EXTERNAL_URL, else this request's host."""
+def public_base_url() -> str:
+    """Return where the portal is reached from outside: EXTERNAL_URL, else this request's host."""
     from flask import current_app, has_request_context, request
 
-    base = current_app.config.get("EXTERNAL_URL")
-    if not base:
-        base = _host_url(request.scheme, request.host) if has_request_context() \
-            else DEFAULT_EXTERNAL_URL
-    return f"{base}/scim/v2/{org.key}"
+    base: str | None = current_app.config.get("EXTERNAL_URL")
+    if base:
+        return base
+    return _host_url(request.scheme, request.host) if has_request_context() \
+        else DEFAULT_EXTERNAL_URL
+
+
+def scim_base_url(org: Organisation | TokenOrganisation) -> str:
+    """Return the organisation's SCIM Base URL."""
+    return f"{public_base_url()}/scim/v2/{org.key}"
 
 
 @lru_cache(maxsize=64)  # bounded: the Host header is the client's to choose

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, request, url_for
+from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
@@ -23,6 +23,7 @@ from portal.extensions import db
 from portal.models import MemberEmail, Membership, Organisation, SsoConfig, UsedAssertion
 from portal.models import utcnow as _utcnow
 from portal.services.errors import ServiceError
+from portal.services.organisations import public_base_url
 from portal.services.sso_settings import parse_certificates
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,7 @@ class VerifiedAssertion:
 
 def external_url(endpoint: str, **values: Any) -> str:
     """Return an absolute URL on EXTERNAL_URL (else this request's host) for an endpoint."""
-    base = current_app.config.get("EXTERNAL_URL")
-    if not base:
-        base = request.host_url.rstrip("/") if has_request_context() else "http://127.0.0.1:5000"
-    return f"{base}{url_for(endpoint, **values)}"
+    return f"{public_base_url()}{url_for(endpoint, **values)}"
 
 
 def sp_entity_id(org: Organisation) -> str:

@@ -24,7 +24,6 @@ from portal.models import (
     Group,
     GroupMember,
     Membership,
-    OrganisationId,
     OrgScope,
     utcnow,
 )
@@ -123,7 +122,7 @@ def update_group(group: Group, display_name: str, external_id: str | None,
     """Rename a group or change its externalId; return whether anything changed."""
     changes: dict[str, Any] = {}
     if display_name != group.display_name:
-        conflict = _name_taken(OrganisationId(group.organisation_id), display_name, group)
+        conflict = _name_taken(group.org_scope, display_name, group)
         if conflict:
             raise conflict
         changes["displayName"] = {"from": group.display_name, "to": display_name}
@@ -136,7 +135,7 @@ def update_group(group: Group, display_name: str, external_id: str | None,
         return False
     _flush_unique(display_name)
     touch(group)
-    audit.record(actor, "group.updated", OrganisationId(group.organisation_id),
+    audit.record(actor, "group.updated", group.org_scope,
                  target_type="group", target_id=group.public_id, target_label=display_name,
                  details=changes)
     return True
@@ -171,7 +170,7 @@ def _insert_members(group: Group, member_ids: Sequence[int]) -> None:
 
 def _audit_members(group: Group, action: str, public_ids: Sequence[str],
                    actor: audit.Actor) -> None:
-    audit.record(actor, action, OrganisationId(group.organisation_id), target_type="group",
+    audit.record(actor, action, group.org_scope, target_type="group",
                  target_id=group.public_id, target_label=group.display_name,
                  details={"count": len(public_ids), "members": list(public_ids[:AUDITED_IDS])})
 
@@ -180,7 +179,7 @@ def add_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) -> 
     """Add members (already-present ones are a no-op); return how many were added."""
     if not public_ids:
         return 0
-    resolved = resolve_members(OrganisationId(group.organisation_id), public_ids)
+    resolved = resolve_members(group.org_scope, public_ids)
     present = _existing(group, sorted(resolved.values()))
     new = {p: m for p, m in resolved.items() if m not in present}
     if new:
@@ -212,7 +211,7 @@ def remove_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) 
 
 def set_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) -> tuple[int, int]:
     """Make the member list exactly these ids (a full push); return (added, removed)."""
-    resolved = resolve_members(OrganisationId(group.organisation_id), public_ids)
+    resolved = resolve_members(group.org_scope, public_ids)
     current: dict[int, str] = {
         member_id: public_id for member_id, public_id in db.session.execute(
             select(GroupMember.membership_id, Membership.public_id)
@@ -237,7 +236,7 @@ def set_members(group: Group, public_ids: Sequence[str], actor: audit.Actor) -> 
 
 def delete_group(group: Group, actor: audit.Actor) -> None:
     """Delete a SCIM group; its members lose the roles mapped to it at once."""
-    org = OrganisationId(group.organisation_id)
+    org = group.org_scope
     audit.record(actor, "group.deleted", org, target_type="group", target_id=group.public_id,
                  target_label=group.display_name)
     db.session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))

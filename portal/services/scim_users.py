@@ -24,7 +24,6 @@ from portal.models import (
     GroupMember,
     MemberEmail,
     Membership,
-    OrganisationId,
     OrgScope,
     utcnow,
 )
@@ -237,7 +236,7 @@ def _touch(member: Membership, now: datetime | None = None) -> None:
 
 def replace_user(member: Membership, data: UserData, actor: audit.Actor) -> None:
     """Replace the IdP-owned attributes of a provisioned person (PUT, and PATCH results)."""
-    org = OrganisationId(member.organisation_id)
+    org = member.org_scope
     before = _snapshot(member)
     _apply(member, data, org)
     after = _snapshot(member)
@@ -262,7 +261,7 @@ def set_active(member: Membership, active: bool, actor: audit.Actor) -> bool:
     _touch(member, now)
     details = {} if active else {"received_at": now.isoformat(), "access_ended_at": now.isoformat()}
     audit.record(actor, "member.reactivated" if active else "member.deactivated",
-                 OrganisationId(member.organisation_id), target_type="member",
+                 member.org_scope, target_type="member",
                  target_id=member.public_id, target_label=member.user_name, details=details)
     return True
 
@@ -283,7 +282,7 @@ def delete_user(member: Membership, actor: audit.Actor) -> None:
         db.session.execute(update(Group).where(Group.id.in_(group_ids)).values(
             version=Group.version + 1, updated_at=now))
     _touch(member, now)
-    audit.record(actor, "member.deprovisioned", OrganisationId(member.organisation_id),
+    audit.record(actor, "member.deprovisioned", member.org_scope,
                  target_type="member", target_id=member.public_id, target_label=member.user_name,
                  details={"received_at": now.isoformat(), "access_ended_at": now.isoformat(),
                           "was_active": was_active, "groups_left": len(group_ids)})
