@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func
 
 from portal.extensions import core_rows
 from portal.models import Group, Membership, OrgScope
+from portal.prepared import Prepared
 from portal.services.scim_groups import SCIM_GROUP_ROWS
 from portal.services.scim_users import SCIM_USER_ROWS
 from scim_api.errors import ScimError
@@ -160,9 +161,10 @@ def _counted(source: _Source) -> Select[Any]:
 
 
 def _total(source: _Source) -> int:
-    counted = (_BUILT.get("count", source.query, lambda: _counted(source)) if source.reusable
-               else _counted(source))
-    return int(core_rows(counted, source.params).scalar() or 0)
+    if source.reusable:
+        counted = _BUILT.get("count", source.query, lambda: Prepared(_counted(source)))
+        return int(counted.rows(source.params)[0][0] or 0)
+    return int(core_rows(_counted(source), source.params).scalar() or 0)
 
 
 def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
@@ -170,10 +172,9 @@ def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
     if limit <= 0:
         return []
     if source.reusable and not q.sort_by:
-        paged = _BUILT.get("page", source.query, lambda: source.query.order_by(
-            source.id_column).limit(bindparam("page_limit")).offset(bindparam("page_offset")))
-        return list(core_rows(
-            paged, source.params | {"page_limit": limit, "page_offset": offset}))
+        paged = _BUILT.get("page", source.query, lambda: Prepared(source.query.order_by(
+            source.id_column).limit(bindparam("page_limit")).offset(bindparam("page_offset"))))
+        return paged.rows(source.params | {"page_limit": limit, "page_offset": offset})
     order: list[ColumnElement[Any]] = []
     if q.sort_by:
         column = sort_column(source.resource, q.sort_by)

@@ -20,6 +20,7 @@ from sqlalchemy import BindParameter, bindparam, select
 
 from portal.extensions import core_rows
 from portal.models import SOURCE_SCIM, Group, GroupMember, MemberEmail, Membership
+from portal.prepared import Prepared
 from scim_api.http import etag_of
 from scim_api.projection import Projection
 from scim_api.schema import (
@@ -52,17 +53,23 @@ class UserParts:
 _EMAILS = MemberEmail.__table__
 _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 # Built once: the statements a page of Users or Groups runs, whatever its size.
-_EMAILS_OF = (  # only what a document shows
+_EMAIL_ROWS = (  # only what a document shows
     select(_EMAILS.c.membership_id, _EMAILS.c.value, _EMAILS.c.type, _EMAILS.c.primary,
            _EMAILS.c.display)
-    .where(_EMAILS.c.membership_id.in_(_IDS)).order_by(_EMAILS.c.id)
+    .order_by(_EMAILS.c.id)
 )
-_GROUPS_OF = (
+_GROUP_ROWS = (
     select(GroupMember.membership_id, Group.public_id, Group.display_name)
     .join(Group, Group.id == GroupMember.group_id)
-    .where(GroupMember.membership_id.in_(_IDS), Group.source == SOURCE_SCIM)
+    .where(Group.source == SOURCE_SCIM)
     .order_by(Group.id)
 )
+_EMAILS_OF = _EMAIL_ROWS.where(_EMAILS.c.membership_id.in_(_IDS))
+_GROUPS_OF = _GROUP_ROWS.where(GroupMember.membership_id.in_(_IDS))
+# The IdP's lookup before a create finds one User: for one id the same statements run
+# prepared (portal.prepared), which an expanding IN cannot.
+_EMAILS_OF_ONE = Prepared(_EMAIL_ROWS.where(_EMAILS.c.membership_id == bindparam("id")))
+_GROUPS_OF_ONE = Prepared(_GROUP_ROWS.where(GroupMember.membership_id == bindparam("id")))
 _MANAGERS_OF = select(Membership.id, Membership.public_id, Membership.display_name).where(
     Membership.id.in_(_IDS), Membership.scim_deleted_at.is_(None))
 _MEMBERS_OF = (
@@ -83,12 +90,16 @@ def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts
     if projection.wants("emails"):
         # Plain rows, not ORM objects: a page reads them once and never changes them.
         grouped: dict[int, list[Any]] = defaultdict(list)
-        for email in core_rows(_EMAILS_OF, {"ids": ids}):
+        emails = (_EMAILS_OF_ONE.rows({"id": ids[0]}) if len(ids) == 1
+                  else core_rows(_EMAILS_OF, {"ids": ids}))
+        for email in emails:
             grouped[email.membership_id].append(email)
         parts.emails = dict(grouped)
     if projection.wants("groups"):
         by_member: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for member_id, public_id, name in core_rows(_GROUPS_OF, {"ids": ids}):
+        groups = (_GROUPS_OF_ONE.rows({"id": ids[0]}) if len(ids) == 1
+                  else core_rows(_GROUPS_OF, {"ids": ids}))
+        for member_id, public_id, name in groups:
             by_member[member_id].append((public_id, name))
         parts.groups = dict(by_member)
     manager_ids = {m.manager_id for m in members if m.manager_id is not None}

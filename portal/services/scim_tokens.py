@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import CursorResult, bindparam, select, update
 
-from portal.extensions import core_rows, db
+from portal.extensions import db
 from portal.models import ROLLOUT_RELEASED, Organisation, ScimToken, utcnow
+from portal.prepared import Prepared
 from portal.services import audit
 
 # A fixed, recognisable prefix lets secret scanners spot a leaked token.
@@ -108,7 +109,7 @@ class VerifiedToken:
 
 # Built once: every SCIM request runs it, and a prebuilt statement skips rebuilding the
 # expression and its cache key. Plain columns only, no entity (see TokenOrganisation).
-_TOKEN_AND_ORG = (
+_TOKEN_AND_ORG = Prepared(
     select(ScimToken.id, ScimToken.digest, ScimToken.last_used_at, ScimToken.last_used_agent,
            Organisation.id, Organisation.key, Organisation.name, Organisation.scim_rollout)
     .join(ScimToken, ScimToken.organisation_id == Organisation.id)
@@ -127,7 +128,7 @@ def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
         return None  # keys are ASCII (and compare_digest refuses other text)
     wanted = digest(presented)
     # One round trip per SCIM request: the organisation comes with the token.
-    row = core_rows(_TOKEN_AND_ORG, {"digest": wanted}).first()
+    row = _TOKEN_AND_ORG.first({"digest": wanted})
     if row is None:
         return None
     token_id, stored, last_used_at, last_used_agent, *org_values = row

@@ -1,0 +1,154 @@
+"""Statements compiled once per dialect and run straight on the driver's cursor.
+
+Every SCIM request runs the same few statements: the token check, the IdP's lookup before
+a create (`userName eq "…"`), that User's emails and groups, the activity record. Through
+`Connection.execute` each costs ~25-30 µs of SQLAlchemy even with its compiled form
+cached (an execution context, parameter processing, a result object and its rows),
+against ~5 µs for the driver to run it; on the lookup that was a third of the request.
+`Prepared` keeps the compiled SQL, the order and processing of its parameters and the
+result processors per dialect, and runs the statement on the cursor of the session's own
+connection — same transaction, flushed first as `Session.execute` would.
+
+Why our own code: SQLAlchemy 2 has no cheaper execution path (its "baked" queries are
+gone; lambda statements and the compiled cache still build the context per call), and no
+maintained library adds one. What the engine's execution does that the app relies on is
+kept: the `before_cursor_execute`/`after_cursor_execute` events (statement counts in the
+tests, fault injection), the dialect's bind and result processors (datetimes as text on
+SQLite, JSON, booleans), and errors become SQLAlchemy's (`OperationalError` …) with a
+dropped connection invalidated, through the connection's own handler. With `echo` on, or
+for a statement this cannot run (expanding `IN`, literal binds), the normal path is taken.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection, Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import ClauseElement
+
+from portal.extensions import db
+
+_NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One statement compiled for one dialect."""
+
+    sql: str
+    positional: bool
+    # (name as compiled, key in the caller's params, fixed value or _NO_DEFAULT, processor)
+    binds: tuple[tuple[str, str, Any, Callable[[Any], Any] | None], ...]
+    processors: tuple[Callable[[Any], Any] | None, ...] | None  # None: no column needs one
+    row: type[tuple[Any, ...]] | None  # a named tuple of the result's columns
+
+
+class Row(tuple[Any, ...]):
+    """Base of the result rows: a tuple with attribute access and a `_mapping` by name."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+
+def _row_type(names: Sequence[str]) -> type[tuple[Any, ...]]:
+    # Column names are SQL labels, not always identifiers: rename=True keeps the position.
+    plain = namedtuple("PreparedRow", list(names), rename=True)  # type: ignore[misc]
+    return type("PreparedRow", (plain, Row), {"__slots__": ()})
+
+
+class Prepared:
+    """A statement built once (values as bind parameters), runnable for ~5 µs of overhead."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._forms: dict[str, _Form | None] = {}
+
+    def _compile(self, dialect: Dialect) -> _Form | None:
+        compiled: Any = cast(ClauseElement, self.statement).compile(dialect=dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            return None  # expanding IN renders per call: the engine's path does that
+        names = compiled.positiontup if compiled.positional else list(compiled.binds)
+        escaped = getattr(compiled, "escaped_bind_names", None) or {}
+        binds = []
+        for name in names:
+            bind = compiled.binds[name]
+            fixed = _NO_DEFAULT if bind.callable is None and bind.required else bind.effective_value
+            binds.append((escaped.get(name, name), bind.key, fixed,
+                          compiled._bind_processors.get(name)))
+        columns = compiled._result_columns
+        processors = tuple(col[3]._cached_result_processor(dialect, None) for col in columns)
+        return _Form(
+            sql=compiled.string,
+            positional=bool(compiled.positional),
+            binds=tuple(binds),
+            processors=processors if any(processors) else None,
+            row=_row_type([col[0] for col in columns]) if columns else None,
+        )
+
+    def _form(self, connection: Connection) -> _Form | None:
+        name = connection.dialect.name
+        if name not in self._forms:
+            self._forms[name] = self._compile(connection.dialect)
+        return self._forms[name]
+
+    def rows(self, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run the statement in the request's transaction and return all its rows."""
+        session = db.session
+        session.flush()
+        connection = session.connection()
+        form = self._form(connection)
+        if form is None or connection._echo:
+            result = connection.execute(self.statement, params)
+            return list(result) if result.returns_rows else []
+        return _run(connection, form, params or {})
+
+    def first(self, params: dict[str, Any] | None = None) -> Any | None:
+        """Return the first row, or None."""
+        found = self.rows(params)
+        return found[0] if found else None
+
+
+def _values(form: _Form, params: dict[str, Any]) -> Any:
+    out: list[Any] = []
+    for _, key, fixed, process in form.binds:
+        value = params[key] if fixed is _NO_DEFAULT or key in params else fixed
+        out.append(process(value) if process is not None else value)
+    if form.positional:
+        return tuple(out)
+    return {name: value for (name, *_), value in zip(form.binds, out, strict=True)}
+
+
+def _run(connection: Connection, form: _Form, params: dict[str, Any]) -> list[Any]:
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    sql, values, cursor = form.sql, _values(form, params), None
+    try:
+        cursor = dbapi.cursor()
+        events = connection._has_events or connection.engine._has_events
+        if events:
+            for fn in connection.dispatch.before_cursor_execute:
+                sql, values = fn(connection, cursor, sql, values, None, False)
+        cursor.execute(sql, values)
+        if events:
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, values, None, False)
+        fetched = cursor.fetchall() if cursor.description is not None else []
+        cursor.close()
+    except BaseException as exc:  # wrapped, the cursor closed, a lost connection invalidated
+        connection._handle_dbapi_exception(exc, sql, values, cursor, None)
+    make = form.row
+    if make is None:
+        return []
+    processors = form.processors
+    if processors is None:
+        return [make._make(r) for r in fetched]  # type: ignore[attr-defined]
+    return [make._make(  # type: ignore[attr-defined]
+        p(v) if p is not None else v for p, v in zip(processors, r, strict=True))
+        for r in fetched]
