@@ -43,7 +43,7 @@ class _Form:
     positional: bool
     # (name as compiled, key in the caller's params, fixed value or _NO_DEFAULT, processor)
     binds: tuple[tuple[str, str, Any, Callable[[Any], Any] | None], ...]
-    processors: tuple[Callable[[Any], Any] | None, ...] | None  # None: no column needs one
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, its result processor)
     row: type[tuple[Any, ...]] | None  # a named tuple of the result's columns
 
 
@@ -84,12 +84,12 @@ class Prepared:
             binds.append((escaped.get(name, name), bind.key, fixed,
                           compiled._bind_processors.get(name)))
         columns = compiled._result_columns
-        processors = tuple(col[3]._cached_result_processor(dialect, None) for col in columns)
+        processors = [col[3]._cached_result_processor(dialect, None) for col in columns]
         return _Form(
             sql=compiled.string,
             positional=bool(compiled.positional),
             binds=tuple(binds),
-            processors=processors if any(processors) else None,
+            processed=tuple((i, p) for i, p in enumerate(processors) if p is not None),
             row=_row_type([col[0] for col in columns]) if columns else None,
         )
 
@@ -146,9 +146,13 @@ def _run(connection: Connection, form: _Form, params: dict[str, Any]) -> list[An
     make = form.row
     if make is None:
         return []
-    processors = form.processors
-    if processors is None:
-        return [make._make(r) for r in fetched]  # type: ignore[attr-defined]
-    return [make._make(  # type: ignore[attr-defined]
-        p(v) if p is not None else v for p, v in zip(processors, r, strict=True))
-        for r in fetched]
+    new = tuple.__new__
+    if not form.processed:
+        return [new(make, r) for r in fetched]
+    out = []
+    for r in fetched:  # only the columns whose type converts (datetimes, JSON, booleans)
+        values = list(r)
+        for i, process in form.processed:
+            values[i] = process(values[i])
+        out.append(new(make, values))
+    return out
