@@ -86,7 +86,11 @@ def _raw_body(status: int) -> bytes | None:
     if status == 413 or (length is not None and length > limit):
         return None
     raw = g.get("scim_request_body")  # what the SCIM API read, if it read the body
-    return request.get_data(cache=True) if raw is None else raw
+    if raw is not None:
+        return raw
+    if not length and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return b""  # a GET or DELETE: no body to read
+    return request.get_data(cache=True)
 
 
 def _request_body(raw: bytes | None, secrets: tuple[str, ...]) -> Any:
@@ -147,7 +151,11 @@ def describe(response: Response) -> dict[str, Any]:
         # Only an error's detail and a created resource's id are kept from the response:
         # a page of Users is not parsed again just to be thrown away.
         created = resource_id is None and request.method == "POST"
-        answer = _response_json(response) if status >= 400 or created else None
+        location = response.headers.get("Location") if created and status < 400 else None
+        if location:  # a created resource names itself: no need to parse the answer
+            row["resource_id"] = scrub_text(location.rstrip("/").rpartition("/")[2])[:64]
+        answer = _response_json(response) if status >= 400 or (created and not location) \
+            else None
         if answer and status >= 400:
             row["scim_type"] = scrub_text(str(answer.get("scimType") or ""),
                                           secrets=secrets)[:50] or None

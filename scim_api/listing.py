@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func
 
-from portal.extensions import core_rows
+from portal.extensions import core_rows, db
 from portal.models import Group, Membership, OrgScope
 from portal.prepared import Prepared
 from portal.services.scim_groups import SCIM_GROUP_ROWS
@@ -33,6 +33,7 @@ from scim_api.serialize import (
     group_document,
     load_members,
     load_user_parts,
+    related_columns,
     user_document,
 )
 
@@ -108,8 +109,11 @@ class _Source:
     reusable: bool = False  # `query` is built once (values are parameters): cache around it
 
 
-# Only the columns a User document shows are read for a page.
-_USER_PAGE = SCIM_USER_ROWS.with_only_columns(*(Membership.__table__.c[c] for c in USER_COLUMNS))
+# Only the columns a User document shows are read for a page, with its emails and groups.
+_USER_COLUMNS = tuple(Membership.__table__.c[c] for c in USER_COLUMNS)
+_USER_PAGES = {dialect: SCIM_USER_ROWS.with_only_columns(*_USER_COLUMNS,
+                                                         *related_columns(dialect))
+               for dialect in ("sqlite", "postgresql")}
 
 
 class _Built:
@@ -142,14 +146,16 @@ def _source(resource: str, base: Select[Any], id_column: Any, org: OrgScope,
     lookup_eq = equality_filter(resource.lower(), parsed)
     if lookup_eq is not None:
         predicate, values = lookup_eq
-        query = _BUILT.get(f"where {resource}", predicate, lambda: base.where(predicate))
+        # Keyed by the predicate within this base (one per dialect, kept alive by the module).
+        query = _BUILT.get(f"where {id(base)}", predicate, lambda: base.where(predicate))
         return _Source(resource, query, id_column, params | values, reusable=True)
     clause = user_filter_clause(parsed) if resource == "User" else group_filter_clause(parsed)
     return _Source(resource, base.where(clause), id_column, params)
 
 
 def _user_source(org: OrgScope, q: ListQuery) -> _Source:
-    return _source("User", _USER_PAGE, Membership.id, org, q)
+    page = _USER_PAGES[db.session.get_bind().dialect.name]
+    return _source("User", page, Membership.id, org, q)
 
 
 def _group_source(org: OrgScope, q: ListQuery) -> _Source:

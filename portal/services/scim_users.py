@@ -152,9 +152,8 @@ def create_user(org: OrgScope, data: UserData, actor: audit.Actor) -> Membership
             account = _new_account(None, data)
     if account is None:
         account = _new_account(email, data)
-    if account.id is None:
-        _flush_unique(str(_conflict(data)))
-    member = Membership(organisation_id=org.id, account_id=account.id, source=SOURCE_SCIM,
+    # One flush writes the account (when new), the membership and its emails.
+    member = Membership(organisation_id=org.id, account=account, source=SOURCE_SCIM,
                         scim_managed=True, active=True, extra_attributes={})
     db.session.add(member)
     _apply(member, data, org)

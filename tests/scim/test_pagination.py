@@ -164,3 +164,22 @@ def test_deleted_and_manual_members_are_invisible_to_scim(scim: Scim, factory, a
     body = _page(scim, "")
     assert body["totalResults"] == 0
     assert _page(scim, 'filter=userName eq "manual@acme.example"')["totalResults"] == 0
+
+
+def test_pages_show_each_users_emails_and_groups_in_order_as_a_get_does(scim: Scim) -> None:
+    """A page reads emails and groups inside its own statement; nothing may differ from GET."""
+    emails = [{"value": "z.last@acme.example", "type": "home"},
+              {"value": "a.first@acme.example", "type": "work", "primary": True,
+               "display": "Work"},
+              {"value": "m@acme.example", "type": "other", "primary": False}]
+    rich = scim.create_user("rich@acme.example", emails=emails)["id"]
+    plain = scim.create_user("plain@acme.example")["id"]
+    for name in ("Zeta", "Alpha", "Mid"):  # created in this order: groups list in id order
+        scim.create_group(name, [rich])
+    expected = {uid: scim.get(f"/Users/{uid}").get_json(force=True) for uid in (rich, plain)}
+    assert [e["value"] for e in expected[rich]["emails"]] == [e["value"] for e in emails]
+    assert [g["display"] for g in expected[rich]["groups"]] == ["Zeta", "Alpha", "Mid"]
+    listed = {u["id"]: u for u in _page(scim, "count=10")["Resources"]}
+    found = _page(scim, 'filter=userName eq "rich@acme.example"')["Resources"]
+    assert listed == expected and found == [expected[rich]]
+    assert "groups" not in listed[plain] and "emails" not in listed[plain]
