@@ -17,6 +17,12 @@ tests, fault injection), the dialect's bind and result processors (datetimes as 
 SQLite, JSON, booleans), and errors become SQLAlchemy's (`OperationalError` …) with a
 dropped connection invalidated, through the connection's own handler. With `echo` on, or
 for a statement this cannot run (expanding `IN`, literal binds), the normal path is taken.
+
+It reads a few of SQLAlchemy's internals: the compiled form's bind and result processors
+(`_bind_processors`, `_result_columns`, `_cached_result_processor`), the connection's
+`_has_events`/`_echo` and its `_handle_dbapi_exception`. pyproject.toml allows only the
+minor release they were checked against, and tests/test_prepared.py fails on both
+backends if a release changes them.
 """
 
 from __future__ import annotations
