@@ -12,11 +12,13 @@ connection — same transaction, flushed first as `Session.execute` would.
 Why our own code: SQLAlchemy 2 has no cheaper execution path (its "baked" queries are
 gone; lambda statements and the compiled cache still build the context per call), and no
 maintained library adds one. What the engine's execution does that the app relies on is
-kept: the `before_cursor_execute`/`after_cursor_execute` events (statement counts in the
-tests, fault injection), the dialect's bind and result processors (datetimes as text on
-SQLite, JSON, booleans), and errors become SQLAlchemy's (`OperationalError` …) with a
-dropped connection invalidated, through the connection's own handler. With `echo` on, or
-for a statement this cannot run (expanding `IN`, literal binds), the normal path is taken.
+kept: the dialect's bind and result processors (datetimes as text on SQLite, JSON,
+booleans), and errors become SQLAlchemy's (`OperationalError` …) with a dropped
+connection invalidated, through the connection's own handler. The engine's own path is
+taken whenever anything listens to its cursor events (statement counts in the tests,
+fault injection, Flask-SQLAlchemy's query recording: they expect an execution context),
+with `echo` on, and for a statement this cannot run as compiled (an expanding `IN`,
+literal binds, Python-side column defaults, a bind with a callable value).
 
 It reads a few of SQLAlchemy's internals: the compiled form's bind and result processors
 (`_bind_processors`, `_result_columns`, `_cached_result_processor`), the connection's
@@ -79,18 +81,23 @@ class Prepared:
 
     def _compile(self, dialect: Dialect) -> _Form | None:
         compiled: Any = cast(ClauseElement, self.statement).compile(dialect=dialect)
-        if compiled.post_compile_params or compiled.literal_execute_params:
-            return None  # expanding IN renders per call: the engine's path does that
+        if (compiled.post_compile_params or compiled.literal_execute_params
+                or compiled.insert_prefetch or compiled.update_prefetch
+                or any(bind.callable is not None for bind in compiled.binds.values())):
+            return None  # rendered or computed per call: the engine's path does that
         names = compiled.positiontup if compiled.positional else list(compiled.binds)
         escaped = getattr(compiled, "escaped_bind_names", None) or {}
         binds = []
         for name in names:
             bind = compiled.binds[name]
-            fixed = _NO_DEFAULT if bind.callable is None and bind.required else bind.effective_value
+            fixed = _NO_DEFAULT if bind.required else bind.effective_value
             binds.append((escaped.get(name, name), bind.key, fixed,
                           compiled._bind_processors.get(name)))
         columns = compiled._result_columns
-        processors = [col[3]._cached_result_processor(dialect, None) for col in columns]
+        try:
+            processors = [col[3]._cached_result_processor(dialect, None) for col in columns]
+        except Exception:  # a type that needs the driver's column type code (Numeric …)
+            return None
         return _Form(
             sql=compiled.string,
             positional=bool(compiled.positional),
@@ -100,10 +107,10 @@ class Prepared:
         )
 
     def _form(self, connection: Connection) -> _Form | None:
-        name = connection.dialect.name
-        if name not in self._forms:
-            self._forms[name] = self._compile(connection.dialect)
-        return self._forms[name]
+        key = f"{connection.dialect.name}+{connection.dialect.driver}"
+        if key not in self._forms:
+            self._forms[key] = self._compile(connection.dialect)
+        return self._forms[key]
 
     def rows(self, params: dict[str, Any] | None = None) -> list[Any]:
         """Run the statement in the request's transaction and return all its rows."""
@@ -111,7 +118,8 @@ class Prepared:
         session.flush()
         connection = session.connection()
         form = self._form(connection)
-        if form is None or connection._echo:
+        if (form is None or connection._echo or connection._has_events
+                or connection.engine._has_events):
             result = connection.execute(self.statement, params)
             return list(result) if result.returns_rows else []
         return _run(connection, form, params or {})
@@ -138,13 +146,7 @@ def _run(connection: Connection, form: _Form, params: dict[str, Any]) -> list[An
     sql, values, cursor = form.sql, _values(form, params), None
     try:
         cursor = dbapi.cursor()
-        events = connection._has_events or connection.engine._has_events
-        if events:
-            for fn in connection.dispatch.before_cursor_execute:
-                sql, values = fn(connection, cursor, sql, values, None, False)
         cursor.execute(sql, values)
-        if events:
-            connection.dispatch.after_cursor_execute(connection, cursor, sql, values, None, False)
         fetched = cursor.fetchall() if cursor.description is not None else []
         cursor.close()
     except BaseException as exc:  # wrapped, the cursor closed, a lost connection invalidated

@@ -109,11 +109,8 @@ class _Source:
     reusable: bool = False  # `query` is built once (values are parameters): cache around it
 
 
-# Only the columns a User document shows are read for a page, with its emails and groups.
-_USER_COLUMNS = tuple(Membership.__table__.c[c] for c in USER_COLUMNS)
-_USER_PAGES = {dialect: SCIM_USER_ROWS.with_only_columns(*_USER_COLUMNS,
-                                                         *related_columns(dialect))
-               for dialect in ("sqlite", "postgresql")}
+# Only the columns a User document shows are read for a page.
+_USER_PAGE = SCIM_USER_ROWS.with_only_columns(*(Membership.__table__.c[c] for c in USER_COLUMNS))
 
 
 class _Built:
@@ -121,7 +118,8 @@ class _Built:
 
     Building a statement and its cache key costs ~150 µs, more than running it on an
     index: the unfiltered list and the `attr eq "text"` lookups (one predicate object per
-    attribute) reuse theirs. Bounded: two resources × (1 + the allow-listed strings).
+    attribute) reuse theirs. Bounded: two resources × (1 + the allow-listed strings), each
+    with its page, its COUNT and, for Users, a first page per dialect.
     """
 
     def __init__(self) -> None:
@@ -146,16 +144,14 @@ def _source(resource: str, base: Select[Any], id_column: Any, org: OrgScope,
     lookup_eq = equality_filter(resource.lower(), parsed)
     if lookup_eq is not None:
         predicate, values = lookup_eq
-        # Keyed by the predicate within this base (one per dialect, kept alive by the module).
-        query = _BUILT.get(f"where {id(base)}", predicate, lambda: base.where(predicate))
+        query = _BUILT.get(f"where {resource}", predicate, lambda: base.where(predicate))
         return _Source(resource, query, id_column, params | values, reusable=True)
     clause = user_filter_clause(parsed) if resource == "User" else group_filter_clause(parsed)
     return _Source(resource, base.where(clause), id_column, params)
 
 
 def _user_source(org: OrgScope, q: ListQuery) -> _Source:
-    page = _USER_PAGES[db.session.get_bind().dialect.name]
-    return _source("User", page, Membership.id, org, q)
+    return _source("User", _USER_PAGE, Membership.id, org, q)
 
 
 def _group_source(org: OrgScope, q: ListQuery) -> _Source:
@@ -178,7 +174,15 @@ def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
     if limit <= 0:
         return []
     if source.reusable and not q.sort_by:
-        paged = _BUILT.get("page", source.query, lambda: Prepared(source.query.order_by(
+        query = source.query
+        if offset == 0 and source.resource == "User":
+            # The first page (the IdP's lookup, an import's first request) reads emails and
+            # groups in its own statement. Not past an OFFSET: the database would compute
+            # them for every row it skips.
+            dialect = db.session.get_bind().dialect.name
+            query = _BUILT.get(f"related {dialect}", source.query,
+                               lambda: source.query.add_columns(*related_columns(dialect)))
+        paged = _BUILT.get("page", query, lambda: Prepared(query.order_by(
             source.id_column).limit(bindparam("page_limit")).offset(bindparam("page_offset"))))
         return paged.rows(source.params | {"page_limit": limit, "page_offset": offset})
     order: list[ColumnElement[Any]] = []

@@ -128,8 +128,8 @@ def related_columns(dialect: str) -> tuple[ColumnElement[Any], ColumnElement[Any
 
 
 def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts:
-    """Load emails, groups and managers of these Users (objects or rows), one query each;
-    emails and groups come without a query from rows that carry them (related_columns)."""
+    """Load emails, groups and managers of these Users (objects or rows), one query each."""
+    # Rows of a first page carry their emails and groups already (related_columns).
     parts = UserParts()
     ids = [m.id for m in members]
     if not ids:

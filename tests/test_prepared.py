@@ -10,10 +10,11 @@ when a statement cannot be prepared or SQL logging is on.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -64,13 +65,42 @@ def test_fixed_values_in_the_statement_are_bound_and_callers_values_processed(
         assert _ORG_BY_KEY.first({"key": org.key + "x"}) is None
 
 
-def test_each_statement_is_seen_by_the_cursor_events(app: Flask) -> None:
+def test_cursor_listeners_get_the_engines_path_with_its_execution_context(app: Flask) -> None:
+    """Statement counts, fault injection and query recording keep working (they use context)."""
+    timed: list[float] = []
+
+    def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+               many: bool) -> None:
+        context._test_started = 1.0  # as Flask-SQLAlchemy's query recording does
+
+    def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+              many: bool) -> None:
+        timed.append(context._test_started)
+
     with app.app_context():
         db.session.connection()  # the transaction's BEGIN is not what is counted
-        with count_statements() as seen:
-            _BY_ACTION.rows({"action": "a"})
-            _BY_ACTION.rows({"action": "b"})
+        event.listen(db.engine, "before_cursor_execute", before)
+        event.listen(db.engine, "after_cursor_execute", after)
+        try:
+            with count_statements() as seen:
+                _BY_ACTION.rows({"action": "a"})
+                rows = _BY_ACTION.rows({"action": "b"})
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+            event.remove(db.engine, "after_cursor_execute", after)
         assert len(seen) == 2 and all("FROM audit_event" in s for s in seen)
+        assert timed == [1.0, 1.0] and rows == []
+        db.session.rollback()
+
+
+def test_a_python_side_default_is_never_skipped(app: Flask) -> None:
+    """An INSERT leaving out a column with a Python default runs as the engine would run it."""
+    partial = Prepared(insert(_EVENTS).values(action=bindparam("action"),
+                                              actor_label=bindparam("actor")))
+    with app.app_context():
+        partial.rows({"action": "test.defaults", "actor": "t"})
+        [row] = _BY_ACTION.rows({"action": "test.defaults"})
+        assert row.created_at is not None and row.details == {}
         db.session.rollback()
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from flask import Flask, Response, abort, current_app, request
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from portal.extensions import csrf, db
 from portal.models import Group, Organisation
@@ -231,6 +232,36 @@ def test_a_read_or_a_refusal_commits_without_waiting_for_the_disk_a_change_waits
     assert created == (201, False)  # a change and its record wait for the flush
     assert relaxed("POST", "/Users", json={"userName": "ann@acme.example"}) == (409, True)
     assert [r.status for r in activity_rows(app)][-4:] == [200, 401, 201, 409]
+
+
+@pytest.mark.postgres_only
+def test_only_a_reads_record_lets_its_transaction_skip_the_wait_for_the_disk(
+    app: Flask, scim_org: ScimOrg
+) -> None:
+    """The setting the record's INSERT carries really is in force when the request commits."""
+    in_force: list[str] = []
+
+    def raw(conn: Any, sql: str) -> Any:
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(sql)
+        return cursor.fetchone() if cursor.description else None
+
+    def watch(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "scim_token.digest" in statement:  # the request's first statement
+            raw(conn, "SET LOCAL synchronous_commit TO on")  # the test server runs with off
+        elif statement.startswith("INSERT INTO provisioning_activity"):
+            in_force.append(raw(conn, "SHOW synchronous_commit")[0])
+
+    with app.app_context():
+        event.listen(db.engine, "after_cursor_execute", watch)
+    try:
+        assert scim_org.call("GET", "/Users").status_code == 200
+        assert scim_org.call("POST", "/Users", json={"userName": "ann@acme.example"}
+                             ).status_code == 201
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "after_cursor_execute", watch)
+    assert in_force == ["off", "on"]  # a read's record; a change and its record wait
 
 
 @pytest.mark.parametrize("key", ["%C3%A9", "%00", "caf%C3%A9%00"])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select, update
 
+from portal.extensions import db
+from portal.models import MemberEmail
 from tests.scim.conftest import Scim
 
 
@@ -174,12 +177,24 @@ def test_pages_show_each_users_emails_and_groups_in_order_as_a_get_does(scim: Sc
               {"value": "m@acme.example", "type": "other", "primary": False}]
     rich = scim.create_user("rich@acme.example", emails=emails)["id"]
     plain = scim.create_user("plain@acme.example")["id"]
-    for name in ("Zeta", "Alpha", "Mid"):  # created in this order: groups list in id order
-        scim.create_group(name, [rich])
+    groups = [scim.create_group(name, [rich])["id"] for name in ("Zeta", "Alpha", "Mid")]
+    # Stored out of id order (PostgreSQL appends a changed row): only ORDER BY keeps the order.
+    remove = {"op": "remove", "path": f'members[value eq "{rich}"]'}
+    assert scim.patch(f"/Groups/{groups[0]}", remove).status_code in (200, 204)
+    assert scim.patch(f"/Groups/{groups[0]}", {"op": "add", "path": "members",
+                                                "value": [{"value": rich}]}).status_code in (200, 204)
+    with scim.app.app_context():  # an indexed column changes: a new row version, stored last
+        first = db.session.scalar(select(func.min(MemberEmail.id)))
+        for lowered in ("moved", "z.last@acme.example"):
+            db.session.execute(update(MemberEmail).where(MemberEmail.id == first)
+                               .values(value_lower=lowered))
+        db.session.commit()
     expected = {uid: scim.get(f"/Users/{uid}").get_json(force=True) for uid in (rich, plain)}
     assert [e["value"] for e in expected[rich]["emails"]] == [e["value"] for e in emails]
     assert [g["display"] for g in expected[rich]["groups"]] == ["Zeta", "Alpha", "Mid"]
     listed = {u["id"]: u for u in _page(scim, "count=10")["Resources"]}
     found = _page(scim, 'filter=userName eq "rich@acme.example"')["Resources"]
+    past_an_offset = _page(scim, "startIndex=2&count=1")["Resources"]  # separate queries
     assert listed == expected and found == [expected[rich]]
+    assert past_an_offset == [expected[plain]]
     assert "groups" not in listed[plain] and "emails" not in listed[plain]
