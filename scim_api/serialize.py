@@ -127,34 +127,35 @@ def related_columns(dialect: str) -> tuple[ColumnElement[Any], ColumnElement[Any
             groups.scalar_subquery().label("groups_json"))
 
 
+def _rows_for(one: Prepared, many: Any, ids: list[int]) -> Any:
+    """Run the one-id prepared statement for a single User, the expanding IN otherwise."""
+    return one.rows({"id": ids[0]}) if len(ids) == 1 else core_rows(many, {"ids": ids})
+
+
 def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts:
     """Load emails, groups and managers of these Users (objects or rows), one query each."""
-    # Rows of a first page carry their emails and groups already (related_columns).
     parts = UserParts()
     ids = [m.id for m in members]
     if not ids:
         return parts
-    if hasattr(members[0], "emails_json"):
+    if hasattr(members[0], "emails_json"):  # a first page carries them (related_columns)
         for m in members:
             if m.emails_json:
                 parts.emails[m.id] = [EmailRow(*e) for e in m.emails_json]
             if m.groups_json:
                 parts.groups[m.id] = [(g[0], g[1]) for g in m.groups_json]
-    elif projection.wants("emails"):
-        # Plain rows, not ORM objects: a page reads them once and never changes them.
-        grouped: dict[int, list[Any]] = defaultdict(list)
-        emails = (_EMAILS_OF_ONE.rows({"id": ids[0]}) if len(ids) == 1
-                  else core_rows(_EMAILS_OF, {"ids": ids}))
-        for email in emails:
-            grouped[email.membership_id].append(email)
-        parts.emails = dict(grouped)
-    if projection.wants("groups") and not hasattr(members[0], "groups_json"):
-        by_member: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        groups = (_GROUPS_OF_ONE.rows({"id": ids[0]}) if len(ids) == 1
-                  else core_rows(_GROUPS_OF, {"ids": ids}))
-        for member_id, public_id, name in groups:
-            by_member[member_id].append((public_id, name))
-        parts.groups = dict(by_member)
+    else:
+        if projection.wants("emails"):
+            # Plain rows, not ORM objects: a page reads them once and never changes them.
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for email in _rows_for(_EMAILS_OF_ONE, _EMAILS_OF, ids):
+                grouped[email.membership_id].append(email)
+            parts.emails = dict(grouped)
+        if projection.wants("groups"):
+            by_member: dict[int, list[tuple[str, str]]] = defaultdict(list)
+            for member_id, public_id, name in _rows_for(_GROUPS_OF_ONE, _GROUPS_OF, ids):
+                by_member[member_id].append((public_id, name))
+            parts.groups = dict(by_member)
     manager_ids = {m.manager_id for m in members if m.manager_id is not None}
     if manager_ids and projection.wants("manager"):
         rows = core_rows(_MANAGERS_OF, {"ids": sorted(manager_ids)})
