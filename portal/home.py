@@ -41,26 +41,50 @@ def switch_organisation() -> Response:
     return redirect(url_for("home.index"))
 
 
+def _reach() -> notifications.Reach:
+    """Return (once per request) which organisations' notices the signed-in person may read."""
+    if "notification_reach" not in g:
+        g.notification_reach = notifications.reach(current_user, g.get("memberships", []))
+    return g.notification_reach
+
+
 @bp.route("/notifications")
 @login_required
 def notification_list() -> str:
     """List the person's notifications (page or HTMX dropdown fragment)."""
-    items = notifications.recent(current_user)
+    items = notifications.recent(_reach())
     template = "home/_notifications.html" if request.headers.get("HX-Request") else \
         "home/notifications.html"
     return render_template(template, items=items)
+
+
+@bp.route("/notifications/<int:note_id>", methods=["GET", "POST"])
+@login_required
+def notification_open(note_id: int) -> Response | str:
+    """Follow a notification's link in its own organisation (switching to it takes a POST)."""
+    note = notifications.get_visible(_reach(), note_id)
+    if note is None:
+        abort(404)  # not the reader's, or no longer readable there: the same answer
+    current = g.membership.organisation_id if g.membership else None
+    if note.organisation_id is not None and note.organisation_id != current:
+        if request.method != "POST":
+            return render_template("home/notification_switch.html", note=note)
+        session[ORG_SESSION_KEY] = note.organisation_id
+        flash(f"You are now working in {note.organisation.name}.", "info")  # type: ignore[union-attr]
+    notifications.mark_read(note)
+    return redirect(notifications.local_path(note.link) or url_for("home.notification_list"))
 
 
 @bp.route("/notifications/read", methods=["POST"])
 @login_required
 def notifications_read() -> Response:
     """Mark all of the person's notifications as read."""
-    notifications.mark_all_read(current_user)
+    notifications.mark_all_read(_reach())
     return redirect(url_for("home.notification_list"))
 
 
 @bp.app_context_processor
 def _bell() -> dict[str, int]:
     if current_user.is_authenticated:
-        return {"unread_notifications": notifications.unread_count(current_user)}
+        return {"unread_notifications": notifications.unread_count(_reach())}
     return {"unread_notifications": 0}

@@ -445,11 +445,33 @@ class Notification(db.Model):  # type: ignore[name-defined]
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisation.id", ondelete="CASCADE")
     )
+    # Shown only while the reader can use the organisation and holds this permission there.
+    permission: Mapped[str | None] = mapped_column(String(100))
     message: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(String(500))
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class ScimIncident(db.Model):  # type: ignore[name-defined]
+    """A period in which an organisation's SCIM provisioning was broken (see scim_notices)."""
+
+    __tablename__ = "scim_incident"
+    __table_args__ = (
+        Index("uq_scim_incident_open", "organisation_id", unique=True,
+              sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The provisioning_activity id of the latest failure (no foreign key: the log is pruned).
+    last_failure_id: Mapped[int] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SsoConfig(db.Model):  # type: ignore[name-defined]

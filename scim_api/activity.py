@@ -201,7 +201,10 @@ def _write(response: Response) -> None:
         _INSERT_COMMITTING_EARLY.rows(row)
     else:
         _INSERT.rows(row)
-    if row["status"] >= 400 and row["organisation_id"] is not None:
+    # Only a request with the organisation's valid token can raise an alert: anyone who
+    # knows the URL can send a bad one (see portal.services.scim_notices).
+    if row["organisation_id"] is not None and \
+            scim_notices.breaks_provisioning(row["status"], bool(row["token_valid"])):
         org = db.session.get(Organisation, row["organisation_id"])
         if org is not None:
             scim_notices.notify_if_failing(org)

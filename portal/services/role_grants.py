@@ -115,7 +115,8 @@ def _notify_iam_grant(grant: RoleGrant) -> None:
         if holder.account_id in (grant.granted_by_id, member.account_id):
             continue
         notifications.notify(holder.account, message, organisation=member.organisation,
-                             link=link, dedupe_key=f"role-grant:{grant.id}")
+                             link=link, dedupe_key=f"role-grant:{grant.id}",
+                             permission=IAM_MANAGE)
 
 
 def get_grant(member: Membership, grant_id: int) -> RoleGrant | None:

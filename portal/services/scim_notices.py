@@ -2,21 +2,56 @@
 
 (Token rotations are announced by portal.services.scim_setup.)
 
-Each notice carries a dedupe key, so an incident is announced once however many
-failing requests it spans, and repeated calls never pile up messages.
+What counts as broken provisioning: a request that carried the organisation's valid
+token and got a server error (5xx) or a refusal that means the IdP's setup is wrong —
+400 (invalid request), 403, 405, 413. Ordinary outcomes are not failures: a 404 (an
+IdP checks whether a user exists, or deletes one already gone), a 409 uniqueness
+conflict, a 412 or a 429 the IdP retries. A request without a valid token never
+counts: anyone who knows the URL can send one, so it shows in the activity log and
+the health badge but never notifies anybody.
+
+An incident opens, and the IAM administrators are told once, when the latest request
+broke provisioning and so did at least `scim_health.failing_threshold` of the last
+HEALTH_WINDOW authenticated requests. It stays open however many failures and
+successes follow, until the organisation recovers: RECOVERY_RUN authenticated requests
+in a row without such a failure. Recovery is noticed at the next failure (nothing runs
+on a successful request), which then counts towards a new incident. While an incident
+stays open and failing, an administrator is reminded once REMIND_AFTER has passed since
+the last announcement, unless the earlier notice is still unread.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, has_request_context, url_for
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import Account, Organisation
+from portal.models import (
+    Account,
+    Notification,
+    Organisation,
+    ProvisioningActivity,
+    ScimIncident,
+    utcnow,
+)
 from portal.permissions import IAM_MANAGE
 from portal.services import notifications, roles, scim_health
+
+RECOVERY_RUN = scim_health.HEALTH_WINDOW
+REMIND_AFTER = timedelta(hours=24)
+BREAKING_CLIENT_ERRORS = (400, 403, 405, 413)
+
+_BREAKS: ColumnElement[bool] = or_(ProvisioningActivity.status >= 500,
+                                   ProvisioningActivity.status.in_(BREAKING_CLIENT_ERRORS))
+
+
+def breaks_provisioning(status: int, token_valid: bool) -> bool:
+    """Return whether a SCIM response means the organisation's provisioning is broken."""
+    return token_valid and (status >= 500 or status in BREAKING_CLIENT_ERRORS)
 
 
 def iam_admins(org: Organisation) -> list[Account]:
@@ -31,37 +66,97 @@ def _link(endpoint: str, **values: Any) -> str:
     return current_app.url_map.bind("localhost").build(endpoint, values)
 
 
-def _tell_admins(org: Organisation, message: str, link: str, dedupe_key: str) -> int:
+def _tell_admins(org: Organisation, message: str, link: str, dedupe_key: str,
+                 skip: set[int] | None = None) -> int:
     """Notify every IAM admin once per dedupe key; return how many were notified."""
     sent = 0
     for account in iam_admins(org):
+        if skip and account.id in skip:
+            continue
         try:
             # A concurrent request may announce the same incident: the unique
             # (account, dedupe key) index decides, and the loser's insert is dropped.
             with db.session.begin_nested():
                 if notifications.notify(account, message, organisation=org, link=link,
-                                        dedupe_key=dedupe_key):
+                                        dedupe_key=dedupe_key, permission=IAM_MANAGE):
                     sent += 1
         except IntegrityError:
             continue
     return sent
 
 
-def notify_if_failing(org: Organisation) -> int:
-    """Announce a provisioning failure incident once, when the connection is failing."""
-    health = scim_health.connection_health(org)
-    if health.state != scim_health.FAILING or health.since is None:
-        return 0
+def _authenticated(org: Organisation) -> ColumnElement[bool]:
+    return and_(ProvisioningActivity.organisation_id == org.id,
+                ProvisioningActivity.token_valid.is_(True))
+
+
+def _recovered_since(org: Organisation, incident: ScimIncident, latest_id: int) -> bool:
+    """Return whether RECOVERY_RUN good requests came between the incident's last failure and now."""
+    good = db.session.scalar(
+        select(func.count()).select_from(ProvisioningActivity)
+        .where(_authenticated(org), ProvisioningActivity.id > incident.last_failure_id,
+               ProvisioningActivity.id < latest_id, ~_BREAKS))
+    return (good or 0) >= RECOVERY_RUN
+
+
+def _announce(org: Organisation, incident: ScimIncident, failures: int, window: int,
+              latest: ProvisioningActivity, *, reminder: bool) -> int:
+    """Tell the IAM admins about the incident, once per announcement."""
+    prefix = f"scim-failing:{org.id}:{incident.id}:"
+    unread = set(db.session.scalars(select(Notification.account_id).where(
+        Notification.dedupe_key.startswith(prefix, autoescape=True),
+        Notification.read_at.is_(None))))
+    reason = scim_health.failure_reason(latest.status, latest.scim_type)
+    verb = "is still failing" if reminder else "is failing"
     return _tell_admins(
         org,
-        f"SCIM provisioning for {org.name} is failing: {health.line.split(' — ', 1)[-1]}.",
+        f"SCIM provisioning for {org.name} {verb}: {failures} of the last {window} "
+        f"authenticated requests failed ({reason}).",
         _link("iam.scim_activity", status="errors"),
-        f"scim-failing:{org.id}:{health.since.isoformat()}",
+        f"{prefix}{incident.announced_at:%Y%m%dT%H%M%S}",
+        skip=unread,
     )
 
 
+def notify_if_failing(org: Organisation) -> int:
+    """Open and announce an incident once provisioning is failing; return notices sent."""
+    if not org.scim_released:
+        return 0
+    recent = list(db.session.scalars(
+        select(ProvisioningActivity).where(_authenticated(org))
+        .order_by(ProvisioningActivity.time.desc(), ProvisioningActivity.id.desc())
+        .limit(scim_health.HEALTH_WINDOW)))
+    if not recent or not breaks_provisioning(recent[0].status, True):
+        return 0
+    latest = recent[0]
+    failures = sum(1 for r in recent if breaks_provisioning(r.status, True))
+    failing = failures >= scim_health.failing_threshold(len(recent))
+    incident = db.session.scalar(select(ScimIncident).where(
+        ScimIncident.organisation_id == org.id, ScimIncident.closed_at.is_(None)))
+    if incident is not None and _recovered_since(org, incident, latest.id):
+        incident.closed_at = utcnow()
+        db.session.flush()
+        incident = None
+    if incident is not None:
+        incident.last_failure_id = max(incident.last_failure_id, latest.id)
+        if not failing or utcnow() - incident.announced_at < REMIND_AFTER:
+            return 0
+        incident.announced_at = utcnow()
+        return _announce(org, incident, failures, len(recent), latest, reminder=True)
+    if not failing:
+        return 0
+    try:
+        with db.session.begin_nested():  # one open incident per organisation (partial index)
+            incident = ScimIncident(organisation_id=org.id, opened_at=utcnow(),
+                                    announced_at=utcnow(), last_failure_id=latest.id)
+            db.session.add(incident)
+    except IntegrityError:
+        return 0  # a concurrent request opened it and announces it
+    return _announce(org, incident, failures, len(recent), latest, reminder=False)
+
+
 def scim_released(org: Organisation, marker: str) -> int:
-    """Tell the organisation's IAM admins that SCIM is now available to them."""
+    """Tell the organisation's IAM administrators that SCIM is now available to them."""
     return _tell_admins(
         org,
         f"SCIM provisioning is now available for {org.name}: connect your identity provider.",

@@ -83,4 +83,5 @@ def _notify_rotation(org: Organisation, actor: audit.Actor, issued: IssuedToken)
             f"The SCIM token of {org.name} was rotated by {actor.label}. "
             "The identity provider needs the new token to keep syncing.",
             organisation=org, link=link, dedupe_key=f"scim-token-rotated:{issued.record.id}",
+            permission=IAM_MANAGE,
         )

@@ -184,7 +184,8 @@ def notify_expiring_certificate(config: SsoConfig, *, now: datetime | None = Non
     for member in iam_administrators(config.organisation_id):
         note = notifications.notify(
             member.account, message, organisation=org, link=url_for("iam.sso"),
-            dedupe_key=f"sso-cert-expiry:{config.organisation_id}:{config.cert_not_after:%Y%m%d}")
+            dedupe_key=f"sso-cert-expiry:{config.organisation_id}:{config.cert_not_after:%Y%m%d}",
+            permission=IAM_MANAGE)
         sent += note is not None
     return sent
 

@@ -129,15 +129,15 @@ def test_report_credits_each_deprovisioning_to_the_idp_request(
     assert all(d["seconds_to_removal"] is not None for d in items.values())
 
 
-def test_rejected_organisation_is_recorded_and_its_admins_told_once(
+def test_rejected_requests_are_recorded_but_tell_nobody(
     app: Flask, factory, scim_org: ScimOrg
 ) -> None:
     factory.it_admin(scim_org.org, "ada@acme.example")
     for _ in range(3):
         assert scim_org.call("GET", "/Users", token="dpms_scim_stale").status_code == 401
     with app.app_context():
-        notes = db.session.scalars(select(Notification)).all()
-        assert len(notes) == 1 and "invalid token" in notes[0].message
+        # Anyone who knows the URL can send a bad token: that alone notifies nobody.
+        assert db.session.scalars(select(Notification)).all() == []
         assert db.session.get(Organisation, scim_org.org.id) is not None
     assert [r.status for r in activity_rows(app)] == [401, 401, 401]
 
