@@ -32,7 +32,9 @@ from tests.scim.conftest import Scim, make_scim, other_scim, scim  # noqa: F401
 # provisioning activity log (one row per request). Everything else must stay untouched
 # by a refused request.
 USAGE_COLUMNS = {"scim_token": {"last_used_at", "last_used_agent"}}
-REQUEST_LOGS = {"provisioning_activity"}
+# A refused request with a valid token may also open a provisioning incident
+# (portal.services.scim_notices): written regardless, like the log row it follows.
+REQUEST_LOGS = {"provisioning_activity", "scim_incident"}
 
 
 def db_snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:

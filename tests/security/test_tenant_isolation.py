@@ -287,6 +287,7 @@ def test_every_state_changing_portal_route_refuses_a_request_without_csrf_token(
     factory.member(acme, "support@acme.example", IT_ADMINISTRATOR, support=True)
     login(client, "support@acme.example")
     values = {"public_id": two_orgs["mine"], "role_id": "1", "grant_id": "1", "key": scim.key,
+              "note_id": "1",
               "org_key": scim.key}
     routes = [(rule, method) for rule in app.url_map.iter_rules()
               if rule.endpoint.split(".")[0] != "scim" and rule.endpoint not in CSRF_EXEMPT
