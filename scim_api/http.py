@@ -9,6 +9,7 @@ and never a 500.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,19 +83,28 @@ def json_object(*, required: bool = True) -> dict[str, Any]:
     return value
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# Past this many digits a number is far outside every clamp below: it is not converted
+# (Python refuses int() of over 4,300 digits), only its sign is kept.
+_MAX_DIGITS = 30
+
+
 def _int_param(raw: Any, name: str) -> int | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if isinstance(raw, bool):
-        raise ScimError(f"{name} must be an integer.", scim_type="invalidValue")
+        raise ScimError(f"{name} must be an integer, not a boolean.", scim_type="invalidValue")
     if isinstance(raw, int):
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    text = str(raw).strip()
-    if not text.lstrip("+-").isdigit() or len(text) > 30:
-        raise ScimError(f"{name} must be an integer, not {text[:40]!r}.",
-                        scim_type="invalidValue")
+    text = raw.strip() if isinstance(raw, str) else json.dumps(raw)
+    if not isinstance(raw, str) or not _INTEGER.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise ScimError(f"{name} must be an integer, not {shown!r}.", scim_type="invalidValue")
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > _MAX_DIGITS:  # RFC 7644 §3.4.2.4: out of range is clamped, not an error
+        return -(10**_MAX_DIGITS) if text.startswith("-") else 10**_MAX_DIGITS
     return int(text)
 
 
