@@ -67,12 +67,11 @@ def text(value: Any, label: str, limit: int) -> str | None:
 
 
 def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "an object" if isinstance(value, dict) else "a list" if isinstance(
-        value, list) else type(value).__name__
+    for kind, name in ((bool, "a boolean"), (int | float, "a number"), (dict, "an object"),
+                       (list, "a list")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 # Control characters and line/paragraph separators: no identifier holds them.
@@ -92,8 +91,8 @@ def identifier(value: Any, label: str, limit: int) -> str:
 
 def check_own_id(value: Any, resource_id: str | None) -> None:
     """Refuse a body's `id` that names another resource (the resource's own id is fine)."""
-    if value is None or resource_id is None:
-        return  # null is unset; on POST the server assigns the id and ignores the body's
+    if value in (None, "") or resource_id is None:
+        return  # null or "" is unset; on POST the server assigns the id, the body's is ignored
     if not (isinstance(value, str) and value.strip().lower() == resource_id.lower()):
         raise ScimError(f"id is read-only: it cannot be changed to {str(value)[:80]!r}.",
                         scim_type="mutability")

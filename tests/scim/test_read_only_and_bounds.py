@@ -106,6 +106,9 @@ def test_put_with_the_own_id_is_200_and_with_another_id_is_400_mutability(
     assert same.status_code == 200 and scim.member(ann).display_name == "Ann PUT"
     renamed = scim.put(f"/Groups/{group}", {"id": group, "displayName": "Staff 2"})
     assert renamed.status_code == 200 and renamed.get_json(force=True)["displayName"] == "Staff 2"
+    for unset in (None, ""):  # a null or empty id is unset, as null is for every attribute
+        response = scim.put(f"/Users/{ann}", {**doc, "id": unset, "title": f"T{unset}"})
+        assert response.status_code == 200 and scim.member(ann).title == f"T{unset}"
 
 
 # ---- a User as their own manager ---------------------------------------------------------
