@@ -126,16 +126,24 @@ def attribute_list(raw: Any, name: str) -> list[str]:
     return names
 
 
+def _query_args() -> tuple[dict[str, str], dict[str, str]]:
+    """Return the query's parameters by exact name and by lowered name (first value wins)."""
+    found: tuple[dict[str, str], dict[str, str]] | None = g.get("scim_query_args")
+    if found is None:  # built once a request: a list request asks for seven names
+        exact: dict[str, str] = {}
+        lowered: dict[str, str] = {}
+        for key, item in request.args.items(multi=True):
+            exact.setdefault(key, item)
+            lowered.setdefault(key.lower(), item)
+        found = g.scim_query_args = (exact, lowered)
+    return found
+
+
 def query_arg(name: str) -> str | None:
     """Return a query parameter by name, case-insensitively (IdPs vary the case)."""
-    args = request.args
-    value = args.get(name)
+    exact, lowered = _query_args()
+    value = exact.get(name)
     if value is None:
-        lowered = g.get("scim_query_args")
-        if lowered is None:  # built once a request: a list request asks for seven names
-            lowered = g.scim_query_args = {}
-            for key, item in args.items(multi=True):
-                lowered.setdefault(key.lower(), item)
         value = lowered.get(name.lower())
     if value and value.endswith("?") and request.query_string.endswith(b"?"):
         value = value[:-1]  # OneLogin: a "?" appended to a URL that already has a query
