@@ -6,11 +6,16 @@ unset, `"True"`/`"False"` strings, a multi-valued attribute sent as one object
 read-only `id`/`meta`/`groups` ignored, `password` ignored (never stored). scim2-models'
 pydantic models reject several of these payloads, which is why this module does not
 validate bodies with them; it checks every value's type and length instead, so a bad
-body is a 400 `invalidValue` and never a database error.
+body is a 400 `invalidValue` and never a database error. String attributes take JSON
+strings only (RFC 7643 §2.3.1): a number is refused, not turned into text. A PUT body
+may carry the resource's own `id` (Okta re-sends it); a different `id` is a 400
+`mutability` rather than ignored (RFC 7644 §3.5.1 would allow ignoring it), because a
+body written for another resource must not overwrite this one.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,13 +50,11 @@ def invalid(detail: str) -> ScimError:
 
 
 def text(value: Any, label: str, limit: int) -> str | None:
-    """Read a string attribute: None or "" unset, numbers as text, anything else refused."""
+    """Read a string attribute: None or "" unset, anything but a JSON string refused."""
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
     if not isinstance(value, str):
-        raise invalid(f"{label} must be a string.")
+        raise invalid(f"{label} must be a string, not {_json_type(value)}.")
     if "\x00" in value:
         raise invalid(f"{label} must not contain NUL characters.")
     try:
@@ -61,6 +64,38 @@ def text(value: Any, label: str, limit: int) -> str | None:
     if len(value) > limit:
         raise invalid(f"{label} is longer than {limit} characters.")
     return value or None
+
+
+def _json_type(value: Any) -> str:
+    for kind, name in ((bool, "a boolean"), (int | float, "a number"), (dict, "an object"),
+                       (list, "a list")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+# Control characters and line/paragraph separators: no identifier holds them.
+_NOT_IN_IDENTIFIERS = frozenset({"Cc", "Zl", "Zp"})
+
+
+def identifier(value: Any, label: str, limit: int) -> str:
+    """Read an identifier (userName): a non-empty string without control characters."""
+    found = text(value, label, limit)
+    if found is not None and any(unicodedata.category(c) in _NOT_IN_IDENTIFIERS for c in found):
+        raise invalid(f"{label} must not contain control characters (tab, newline...).")
+    found = (found or "").strip()
+    if not found:
+        raise invalid(f"{label} is required.")
+    return found
+
+
+def check_own_id(value: Any, resource_id: str | None) -> None:
+    """Refuse a body's `id` that names another resource (the resource's own id is fine)."""
+    if value in (None, "") or resource_id is None:
+        return  # null or "" is unset; on POST the server assigns the id, the body's is ignored
+    if not (isinstance(value, str) and value.strip().lower() == resource_id.lower()):
+        raise ScimError(f"id is read-only: it cannot be changed to {str(value)[:80]!r}.",
+                        scim_type="mutability")
 
 
 def boolean(value: Any, label: str) -> bool | None:
@@ -161,13 +196,12 @@ def manager_id(value: Any) -> str | None:
     return text(value, "manager", 100)
 
 
-def user_data(body: Mapping[str, Any], *, creating: bool) -> UserData:
+def user_data(body: Mapping[str, Any], *, creating: bool,
+              resource_id: str | None = None) -> UserData:
     """Read a POST/PUT User body; a PUT without `active` leaves it unchanged."""
     core, enterprise = split_user_body(body)
-    user_name = text(core.get("username"), "userName", USER_NAME_MAX)
-    user_name = (user_name or "").strip()
-    if not user_name:
-        raise invalid("userName is required.")
+    check_own_id(core.get("id"), resource_id)
+    user_name = identifier(core.get("username"), "userName", USER_NAME_MAX)
     profile: dict[str, str | None] = {}
     for key, column in USER_STRINGS.items():
         if key != "externalId":
@@ -217,10 +251,11 @@ def member_ids(value: Any) -> list[str]:
     return ids
 
 
-def group_data(body: Mapping[str, Any]) -> GroupData:
+def group_data(body: Mapping[str, Any], resource_id: str | None = None) -> GroupData:
     """Read a POST/PUT Group body; without `members` the member list is left alone."""
     core = {key.lower().rsplit(":", 1)[-1] if key.lower().startswith(_CORE_PREFIXES)
             else key.lower(): value for key, value in body.items() if isinstance(key, str)}
+    check_own_id(core.get("id"), resource_id)
     name = (text(core.get("displayname"), "displayName", GROUP_NAME_MAX) or "").strip()
     if not name:
         raise invalid("displayName is required.")

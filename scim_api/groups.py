@@ -95,7 +95,7 @@ def _filtered_ids(group: Group, patch: GroupPatch) -> list[str]:
 
 
 def _patch(group: Group) -> Response:
-    patch = GroupPatch(group.display_name, group.external_id)
+    patch = GroupPatch(group.display_name, group.external_id, group.public_id)
     for operation in parse_operations(json_object()):
         patch.apply(operation)
     name = (text(patch.display_name, "displayName", GROUP_NAME_MAX) or "").strip()
@@ -138,7 +138,7 @@ def group(org_key: str, group_id: str) -> Response:
         return empty_response(204)
     if request.method == "PATCH":
         return _patch(found)
-    data = group_data(json_object())
+    data = group_data(json_object(), found.public_id)
     scim_groups.update_group(found, data.display_name, data.external_id, actor)
     if data.member_ids is not None:
         scim_groups.set_members(found, data.member_ids, actor)

@@ -9,6 +9,7 @@ and never a 500.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,19 +83,28 @@ def json_object(*, required: bool = True) -> dict[str, Any]:
     return value
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# Past this many digits a number is far outside every clamp below: it is not converted
+# (Python refuses int() of over 4,300 digits), only its sign is kept.
+_MAX_DIGITS = 30
+
+
 def _int_param(raw: Any, name: str) -> int | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if isinstance(raw, bool):
-        raise ScimError(f"{name} must be an integer.", scim_type="invalidValue")
+        raise ScimError(f"{name} must be an integer, not a boolean.", scim_type="invalidValue")
     if isinstance(raw, int):
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    text = str(raw).strip()
-    if not text.lstrip("+-").isdigit() or len(text) > 30:
-        raise ScimError(f"{name} must be an integer, not {text[:40]!r}.",
-                        scim_type="invalidValue")
+    text = raw.strip() if isinstance(raw, str) else json.dumps(raw)
+    if not isinstance(raw, str) or not _INTEGER.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise ScimError(f"{name} must be an integer, not {shown!r}.", scim_type="invalidValue")
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > _MAX_DIGITS:  # RFC 7644 §3.4.2.4: out of range is clamped, not an error
+        return -(10**_MAX_DIGITS) if text.startswith("-") else 10**_MAX_DIGITS
     return int(text)
 
 
@@ -126,16 +136,24 @@ def attribute_list(raw: Any, name: str) -> list[str]:
     return names
 
 
+def _query_args() -> tuple[dict[str, str], dict[str, str]]:
+    """Return the query's parameters by exact name and by lowered name (first value wins)."""
+    found: tuple[dict[str, str], dict[str, str]] | None = g.get("scim_query_args")
+    if found is None:  # built once a request: a list request asks for seven names
+        exact: dict[str, str] = {}
+        lowered: dict[str, str] = {}
+        for key, item in request.args.items(multi=True):
+            exact.setdefault(key, item)
+            lowered.setdefault(key.lower(), item)
+        found = g.scim_query_args = (exact, lowered)
+    return found
+
+
 def query_arg(name: str) -> str | None:
     """Return a query parameter by name, case-insensitively (IdPs vary the case)."""
-    args = request.args
-    value = args.get(name)
+    exact, lowered = _query_args()
+    value = exact.get(name)
     if value is None:
-        lowered = g.get("scim_query_args")
-        if lowered is None:  # built once a request: a list request asks for seven names
-            lowered = g.scim_query_args = {}
-            for key, item in args.items(multi=True):
-                lowered.setdefault(key.lower(), item)
         value = lowered.get(name.lower())
     if value and value.endswith("?") and request.query_string.endswith(b"?"):
         value = value[:-1]  # OneLogin: a "?" appended to a URL that already has a query

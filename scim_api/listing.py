@@ -159,7 +159,9 @@ def _group_source(org: OrgScope, q: ListQuery) -> _Source:
 
 
 def _counted(source: _Source) -> Select[Any]:
-    return source.query.with_only_columns(func.count(source.id_column)).order_by(None)
+    # COUNT(*), not COUNT(id): the same number (ids are never NULL), but the database
+    # need not read each id to test it; on SQLite that is ~40% of an unfiltered count.
+    return source.query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
 
 
 def _total(source: _Source) -> int:

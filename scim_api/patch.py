@@ -4,10 +4,11 @@ A Group PATCH compiles its member operations into one add/remove/replace set, wr
 targeted INSERT/DELETE statements, so the member list is never loaded to change it.
 Member removal is accepted as `members[value eq "x"]` or as `members` with a value list
 (both Entra dialects), a rename with `id` inside a path-less value (Okta) and a path-less
-replace of the whole group (authentik). Op names are case-insensitive. Users are patched
-in scim_api.user_patch. scim2-models' PatchOp model rejects several of these IdP
-payloads (capitalised ops, string booleans, dotted keys in path-less values), hence
-this hand-written engine.
+replace of the whole group (authentik); a path naming `id` or `meta` is a 400
+`mutability`, and so is a path-less `id` other than the Group's own. Op names are
+case-insensitive. Users are patched in scim_api.user_patch. scim2-models' PatchOp model
+rejects several of these IdP payloads (capitalised ops, string booleans, dotted keys in
+path-less values), hence this hand-written engine.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalOperator
 
-from scim_api.bodies import invalid, member_ids
+from scim_api.bodies import check_own_id, invalid, member_ids
 from scim_api.errors import ScimError
 from scim_api.filters import AttrPath, Filter, parse_path
 from scim_api.http import lookup
@@ -67,6 +68,21 @@ def parse_operations(body: Mapping[str, Any]) -> list[Operation]:
     return operations
 
 
+def refuse_read_only(path: AttrPath, strict: bool, core_schema: str) -> bool:
+    """Return whether the path names `id` or `meta`; with an explicit path, refuse it.
+
+    RFC 7644 §3.5.2: changing a readOnly attribute is a 400 `mutability`. A path-less
+    value may carry them (Okta re-sends the id); the caller compares the id.
+    """
+    if path.attr not in ("id", "meta") or (path.schema or core_schema).lower() != \
+            core_schema.lower():
+        return False
+    if strict:
+        raise ScimError(f"{path.attr} is read-only and cannot be changed by PATCH.",
+                        scim_type="mutability")
+    return True
+
+
 def equality_terms(f: Filter) -> dict[str, Any]:
     """Return `attr eq value` terms joined by `and` (to create the element a filter names)."""
     terms: dict[str, Any] = {}
@@ -105,7 +121,8 @@ class GroupPatch:
     `add`/`remove`; later operations win over earlier ones for the same id.
     """
 
-    def __init__(self, display_name: Any, external_id: Any) -> None:
+    def __init__(self, display_name: Any, external_id: Any, resource_id: str) -> None:
+        self.resource_id = resource_id
         self.display_name = display_name
         self.external_id = external_id
         self.replace: dict[str, None] | None = None
@@ -131,8 +148,11 @@ class GroupPatch:
 
     def _apply_path(self, op: str, path: AttrPath, value: Any, has_value: bool,
                     strict: bool) -> None:
+        if refuse_read_only(path, strict, CORE_GROUP):
+            check_own_id(value if path.attr == "id" else None, self.resource_id)
+            return
         schema = (path.schema or "").lower()
-        if (schema and schema != CORE_GROUP.lower()) or path.attr in ("id", "meta", "schemas"):
+        if (schema and schema != CORE_GROUP.lower()) or path.attr == "schemas":
             return
         if path.attr == "members":
             self._members(op, path, value, has_value)

@@ -17,6 +17,7 @@ from portal.services.scim_tokens import TOKEN_PREFIX
 # Stored request bodies are capped; larger ones keep an excerpt and a marker.
 MAX_STORED_BODY = 16 * 1024
 REMOVED = "[removed]"
+TOKEN_PLACEHOLDER = "<token>"
 # Shorter strings under a secret key are not hunted elsewhere: "a" would mangle every word.
 MIN_SECRET_LENGTH = 4
 MAX_SECRETS = 32
@@ -24,7 +25,10 @@ ELIDED = "…"
 MAX_SECRET_DEPTH = 64
 _SECRET_WORDS = ("password", "secret", "token", "credential", "apikey", "api_key")
 _TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]*")
-_BEARER_PATTERN = re.compile(r"(?i)bearer\s+\S+")
+# A bearer credential, except our own messages' literal placeholder "Bearer <token>" (the
+# 401 detail and the discovery text say how to authenticate; they hold no credential).
+_BEARER_PATTERN = re.compile(r"(?i)bearer\s+(?!" + re.escape(TOKEN_PLACEHOLDER)
+                             + r"['\".,;:)\]]*(?:\s|$))\S+")
 # In text that is not JSON: a secret-looking key, a separator, then the value.
 _TEXT_SECRET = re.compile(
     r"(?i)([\"']?[\w:.\-]{0,64}(?:" + "|".join(_SECRET_WORDS) + r")[\w\-]{0,64}[\"']?\s{0,8}[:=]\s{0,8})"

@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BindParameter, ColumnElement, bindparam, func, select
+import orjson
+from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.types import NullType
 
 from portal.extensions import core_rows
 from portal.models import SOURCE_SCIM, Group, GroupMember, MemberEmail, Membership
@@ -98,6 +100,21 @@ _EMAIL_VALUES = (_EMAILS.c.value, _EMAILS.c.type, _EMAILS.c.primary, _EMAILS.c.d
 _OF_MEMBER = _EMAILS.c.membership_id == _MEMBERSHIP.c.id
 
 
+# The JSON columns below come back as the driver gives them (text on SQLite, already read
+# by psycopg on PostgreSQL) and are read once by `_json_list`: the JSON type's processors
+# are three Python calls a value, for two values a User on every page.
+_AS_SENT = NullType()
+
+
+def _json_list(value: Any) -> list[Any]:
+    """Return a JSON array column as a list (no rows: NULL, "[]" or [])."""
+    if isinstance(value, str | bytes):
+        # Strings, booleans as 0/1 and nothing else: orjson's one weakness, integers
+        # beyond 64 bits (portal._load_json), cannot occur here.
+        return orjson.loads(value)  # type: ignore[no-any-return]
+    return value or []
+
+
 @cache
 def related_columns(dialect: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     """Return a User's emails and groups as two JSON columns of a page's own statement.
@@ -114,15 +131,15 @@ def related_columns(dialect: str) -> tuple[ColumnElement[Any], ColumnElement[Any
                          Group.source == SOURCE_SCIM))
     if dialect == "postgresql":
         emails = select(func.json_agg(aggregate_order_by(
-            func.json_build_array(*_EMAIL_VALUES), _EMAILS.c.id), type_=JSON)).where(_OF_MEMBER)
+            func.json_build_array(*_EMAIL_VALUES), _EMAILS.c.id), type_=_AS_SENT)).where(_OF_MEMBER)
         groups = group_rows.with_only_columns(func.json_agg(aggregate_order_by(
-            func.json_build_array(*group_values), Group.id), type_=JSON))
+            func.json_build_array(*group_values), Group.id), type_=_AS_SENT))
     else:  # SQLite: json_group_array keeps the order of an ordered subquery
         ordered = select(*_EMAIL_VALUES).where(_OF_MEMBER).order_by(_EMAILS.c.id) \
             .correlate(_MEMBERSHIP).subquery()
-        emails = select(func.json_group_array(func.json_array(*ordered.c), type_=JSON))
+        emails = select(func.json_group_array(func.json_array(*ordered.c), type_=_AS_SENT))
         in_order = group_rows.order_by(Group.id).correlate(_MEMBERSHIP).subquery()
-        groups = select(func.json_group_array(func.json_array(*in_order.c), type_=JSON))
+        groups = select(func.json_group_array(func.json_array(*in_order.c), type_=_AS_SENT))
     return (emails.scalar_subquery().label("emails_json"),
             groups.scalar_subquery().label("groups_json"))
 
@@ -140,10 +157,11 @@ def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts
         return parts
     if hasattr(members[0], "emails_json"):  # a first page carries them (related_columns)
         for m in members:
-            if m.emails_json:
-                parts.emails[m.id] = [EmailRow(*e) for e in m.emails_json]
-            if m.groups_json:
-                parts.groups[m.id] = [(g[0], g[1]) for g in m.groups_json]
+            emails, groups = _json_list(m.emails_json), _json_list(m.groups_json)
+            if emails:
+                parts.emails[m.id] = [EmailRow(*e) for e in emails]
+            if groups:
+                parts.groups[m.id] = [(g[0], g[1]) for g in groups]
     else:
         if projection.wants("emails"):
             # Plain rows, not ORM objects: a page reads them once and never changes them.

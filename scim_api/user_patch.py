@@ -7,7 +7,9 @@ Tolerated: path-less add/replace whose value mixes plain, dotted (`name.givenNam
 URN-prefixed keys (Entra, Okta); `"active": "False"`; add/replace on
 `emails[type eq "work"].value` matching nothing creates the element and keeps the others
 (Entra); the manager as a bare id, an object or a list, and `""` to remove it; read-only
-attributes, `password` and unknown schema URNs ignored.
+attributes, `password` and unknown schema URNs ignored. A path naming `id` or `meta`
+(RFC 7643 readOnly) is a 400 `mutability`; a path-less value may carry the User's own
+`id` (Okta) and `meta`, which are ignored, but a different `id` is a 400 `mutability`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from scim_api.bodies import invalid, items
+from scim_api.bodies import check_own_id, invalid, items
 from scim_api.errors import ScimError
 from scim_api.filters import AttrPath, matches, parse_path
-from scim_api.patch import Operation, equality_terms
+from scim_api.patch import Operation, equality_terms, refuse_read_only
 from scim_api.schema import CORE_USER, EMAIL_PARTS, ENTERPRISE_USER, EXTRA_MULTI, NAME_PARTS
 
 USER_MULTI = frozenset({"emails", *(name.lower() for name in EXTRA_MULTI)})
@@ -47,6 +49,7 @@ class UserPatch:
     """Apply operations to a User's representation, in memory."""
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.resource_id: str | None = doc.get("id")
         self.core: dict[str, Any] = {}
         self.enterprise: dict[str, Any] = {}
         for key, value in copy.deepcopy(dict(doc)).items():
@@ -109,7 +112,7 @@ class UserPatch:
         if schema and schema != CORE_USER.lower():
             return None  # an unknown schema URN is ignored
         if path.attr in USER_READ_ONLY:
-            return None  # read-only (id, meta, groups) and password are ignored
+            return None  # groups, schemas and password are ignored (id, meta: _apply_path)
         if path.attr in ENTERPRISE_ATTRS:
             return self.enterprise, path.attr
         if path.attr in USER_ATTRS:
@@ -119,6 +122,9 @@ class UserPatch:
         return None
 
     def _apply_path(self, op: str, path: AttrPath, value: Any, *, strict: bool) -> None:
+        if refuse_read_only(path, strict, CORE_USER):
+            check_own_id(value if path.attr == "id" else None, self.resource_id)
+            return
         target = self._target(path, strict)
         if target is None:
             return

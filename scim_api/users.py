@@ -89,7 +89,7 @@ def user(org_key: str, user_id: str) -> Response:
         scim_users.delete_user(member, current_actor())
         return empty_response(204)
     if request.method == "PUT":
-        data = user_data(json_object(), creating=False)
+        data = user_data(json_object(), creating=False, resource_id=member.public_id)
     else:
         operations = parse_operations(json_object())
         patch = UserPatch(full_document(member))

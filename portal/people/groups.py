@@ -72,7 +72,8 @@ def detail(public_id: str) -> Response:
 
 def _after_mapping_change(group: Group, message: str) -> Response:
     if request.headers.get("HX-Request"):
-        return _detail(group, fragment="groups/_mappings.html")
+        # The members' roles and the history changed too: they come along out of band.
+        return _detail(group, fragment="groups/_mapping_change.html")
     flash(message, "success")
     return redirect(url_for("groups.detail", public_id=group.public_id))
 

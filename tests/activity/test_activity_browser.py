@@ -99,7 +99,7 @@ def test_admin_opens_the_printable_status_report_from_the_scim_screen(
     report = page.locator("article.report")
     expect(report).to_contain_text("SCIM provisioning status report")
     expect(report).to_contain_text(f"/scim/v2/{scim_org.org.key}")
-    expect(report).to_contain_text("0 people lost access.")
+    expect(report).to_contain_text("0 removals of access, affecting 0 people.")
     page.emulate_media(media="print")
     assert not page.locator(".settings-nav").is_visible()
     assert not page.get_by_role("button", name="Print").is_visible()

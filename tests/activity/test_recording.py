@@ -275,3 +275,19 @@ def test_an_odd_organisation_key_with_a_valid_token_is_refused_and_recorded(
     [row] = [r for r in activity_rows(app) if r.path.endswith("/Users")]
     assert row.status == response.status_code and row.organisation_id is None
     assert row.token_valid is False
+
+
+def test_a_refused_token_is_logged_with_the_401_message_intact_and_the_token_nowhere(
+    app: Flask, scim_org: ScimOrg, admin_client: Any
+) -> None:
+    from scim_api.auth import UNAUTHORIZED_DETAIL
+
+    wrong = "eyJ0eXAiOiJKV1Qi.not-our-token-9f8e7d"
+    assert scim_org.call("GET", "/Users", token=wrong).status_code == 401
+    row = activity_rows(app)[-1]
+    assert row.status == 401 and row.detail == UNAUTHORIZED_DETAIL
+    assert "Bearer <token>' to this organisation" in row.detail
+    assert wrong not in dump_database(app)
+    page = admin_client.get("/settings/iam/scim/activity").get_data(as_text=True)
+    assert "Bearer &lt;token&gt;&#39; to this organisation" in page
+    assert "[removed] to this" not in page

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -13,6 +13,7 @@ from portal.models import (
     SOURCE_MANUAL,
     SOURCE_SCIM,
     Account,
+    AuditEvent,
     Group,
     Membership,
     Organisation,
@@ -27,7 +28,8 @@ NOW = utcnow()  # one reference time, so computed delays are exact
 
 def _managed(app: Flask, org: Organisation, name: str, *, active: bool = True,
              deactivated_ago: timedelta | None = None, deleted_ago: timedelta | None = None,
-             managed: bool = True) -> str:
+             managed: bool = True, actor: str = "SCIM: Microsoft.Identity.Provisioning") -> str:
+    """Add a member as it stands now, and the audit events that removed its access."""
     with app.app_context():
         account = Account(email=name)
         db.session.add(account)
@@ -40,8 +42,22 @@ def _managed(app: Flask, org: Organisation, name: str, *, active: bool = True,
             deactivated_at=now - deactivated_ago if deactivated_ago is not None else None,
             scim_deleted_at=now - deleted_ago if deleted_ago is not None else None)
         db.session.add(member)
+        db.session.flush()
+        if deactivated_ago is not None:
+            _removal(org, member, "member.deactivated", now - deactivated_ago, actor, {})
+        if deleted_ago is not None:
+            _removal(org, member, "member.deprovisioned", now - deleted_ago, actor,
+                     {"was_active": deactivated_ago is None})
         db.session.commit()
         return member.public_id
+
+
+def _removal(org: Organisation, member: Membership, action: str, at: datetime, actor: str,
+             details: dict[str, object]) -> None:
+    db.session.add(AuditEvent(
+        organisation_id=org.id, actor_label=actor, action=action, target_type="member",
+        target_id=member.public_id, target_label=member.user_name, created_at=at,
+        details={"received_at": at.isoformat(), "access_ended_at": at.isoformat(), **details}))
 
 
 def _deactivation_request(app: Flask, org: Organisation, member_id: str, ago: timedelta,
@@ -70,7 +86,7 @@ def test_json_report_figures_match_the_data(admin_client: FlaskClient, scim_org:
     _deactivation_request(app, org, carl, timedelta(days=5, milliseconds=40))
     _managed(app, org, "old@acme.example", active=False, deactivated_ago=timedelta(days=100))
     hand = _managed(app, org, "hand@acme.example", active=False,
-                    deactivated_ago=timedelta(days=3))
+                    deactivated_ago=timedelta(days=3), actor="it-admin@acme.example")
     _deactivation_request(app, org, hand, timedelta(days=4))  # a day earlier: not the cause
     with app.app_context():
         for name, source in (("Engineering", SOURCE_SCIM), ("Local", SOURCE_MANUAL)):
@@ -100,6 +116,8 @@ def test_json_report_figures_match_the_data(admin_client: FlaskClient, scim_org:
     assert by_user["carl@acme.example"]["seconds_to_removal"] == 0.04
     assert by_user["hand@acme.example"]["seconds_to_removal"] is None
     assert by_user["hand@acme.example"]["idp_request_at"] is None
+    assert by_user["hand@acme.example"]["removed_by"] == "it-admin@acme.example"
+    assert by_user["carl@acme.example"]["kind"] == "deactivated"  # deleted later: no 2nd removal
     assert report["generated_by"] == "it-admin@acme.example"
     assert report["generated_at"]
     assert scim_org.token not in response.get_data(as_text=True)
@@ -129,7 +147,7 @@ def test_printable_report_states_the_same_figures(admin_client: FlaskClient, sci
     assert "SCIM provisioning status report" in html
     assert f"https://dpms.test/scim/v2/{org.key}" in html
     assert "1 active, 1 deactivated" in html
-    assert "1 person lost access." in html
+    assert "1 removal of access, affecting 1 person." in html
     assert "<td>bob@acme.example</td>" in html and "0.5 s" in html
     assert "data-print" in html and 'href="/settings/iam/scim/report.json"' in html
     assert scim_org.token not in html

@@ -98,3 +98,25 @@ def test_scrubbing_a_huge_body_does_work_for_the_stored_excerpt_only(
     assert stored["truncated"] is True and stored["bytes"] == len(raw)
     assert len(stored["excerpt"]) <= MAX_STORED_BODY
     assert calls < 10_000  # about the strings that fit in the excerpt, not 100,000
+
+
+def test_our_own_bearer_placeholder_text_survives_scrubbing() -> None:
+    from scim_api.auth import UNAUTHORIZED_DETAIL
+
+    assert scrub_text(UNAUTHORIZED_DETAIL) == UNAUTHORIZED_DETAIL
+    assert "'Authorization: Bearer <token>' to this" in scrub_text(UNAUTHORIZED_DETAIL)
+    for text in ("bearer <token>", 'say "Bearer <token>".', "(Bearer <token>) then"):
+        assert scrub_text(text) == text
+
+
+def test_a_real_bearer_credential_is_still_removed_next_to_the_placeholder() -> None:
+    secret = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.sig"
+    for text, kept in (
+        (f"Authorization: Bearer {secret}", "Authorization: Bearer [removed]"),
+        (f"bearer   {secret} and more", "Bearer [removed] and more"),
+        ("Bearer <token>SECRET-VALUE", "Bearer [removed]"),  # not the placeholder alone
+        ("Bearer <token>'leaked-rest", "Bearer [removed]"),
+        (f"Bearer <token> or Bearer {secret}", "Bearer <token> or Bearer [removed]"),
+    ):
+        assert scrub_text(text) == kept
+        assert "SECRET-VALUE" not in scrub_text(text) and secret not in scrub_text(text)

@@ -134,7 +134,8 @@ def test_status_for_auditors_states_endpoint_token_and_last_request(
     html = admin.get(SCIM_PAGE).get_data(as_text=True)
     status = re.search(r'<section id="scim-status".*?</section>', html, re.S).group(0)
     assert "Endpoint configured" in status and f"/scim/v2/{org.key}" in status
-    assert "no token has been issued yet" in status
+    assert ('<span class="badge badge-neutral">No</span> '
+            '<span class="muted">— none has been issued yet') in status
     # Said once (the self-refreshing health badge), not once per row.
     assert status.count("No requests received yet") == 1
     assert html.count("No requests received yet") == 1

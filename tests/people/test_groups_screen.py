@@ -99,6 +99,42 @@ def test_mapping_a_role_on_the_group_page_gives_its_members_the_role(
     assert b'data-action="group.role_mapped"' in admin_client.get(f"/groups/{it}").data
 
 
+def _member_roles(html: str) -> dict[str, list[str]]:
+    """Return each member row's role pills from an out-of-band members table in `html`."""
+    oob = re.search(r'<div id="group-members" class="listing" hx-swap-oob="true">(.*?)</table>',
+                    html, re.S)
+    assert oob, "no out-of-band members table in the response"
+    rows = re.findall(r'<tr data-member="([^"]+)">(.*?)</tr>', oob[1], re.S)
+    return {member: [re.sub(r"<[^>]+>", "", pill) for pill in re.findall(
+        r'<span class="pill[^"]*"[^>]*>(.*?)</span>', cells.split("</td>")[3])] or
+        (["none"] if ">none<" in cells else []) for member, cells in rows}
+
+
+def test_mapping_a_role_over_htmx_updates_the_members_roles_in_the_same_response(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example")
+    ben = directory.scim_member(acme, "ben@acme.example")
+    it = directory.group(acme, "IT", members=[ann, ben])
+    page = admin_client.get(f"/groups/{it}").get_data(as_text=True)
+    assert page.count('<span class="muted small">none</span>') == 2
+    token = csrf_from(page.encode())
+    role_id = _role_id(app, IT_ADMINISTRATOR)
+    mapped = admin_client.post(f"/groups/{it}/roles", headers={"HX-Request": "true"},
+                               data={"csrf_token": token, "role_id": role_id})
+    html = mapped.get_data(as_text=True)
+    assert mapped.status_code == 200 and html.startswith('<section class="card" id="group-mappings"')
+    assert _member_roles(html) == {ann: [IT_ADMINISTRATOR], ben: [IT_ADMINISTRATOR]}
+    assert directory.roles_of(ann) == directory.roles_of(ben) == {IT_ADMINISTRATOR}
+    history = html.split('<div id="group-history" hx-swap-oob="true">')[1]
+    assert 'data-action="group.role_mapped"' in history
+    unmapped = admin_client.post(f"/groups/{it}/roles/{role_id}/unmap",
+                                 headers={"HX-Request": "true"}, data={"csrf_token": token})
+    assert unmapped.status_code == 200
+    assert _member_roles(unmapped.get_data(as_text=True)) == {ann: ["none"], ben: ["none"]}
+    assert directory.roles_of(ann) == set()
+
+
 def test_unmapping_refused_by_the_guard_shows_the_reason_next_to_the_form(
     app: Flask, client: FlaskClient, factory: Factory, directory: Directory
 ) -> None:

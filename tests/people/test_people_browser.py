@@ -120,3 +120,28 @@ def test_people_and_groups_screens_work_without_javascript(
         _shot(page, "group-mapped-without-js")
     finally:
         context.close()
+
+
+def test_mapping_a_role_shows_the_members_new_roles_without_a_reload(
+    page: Any, live_server: str, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann.lee@acme.example", display_name="Ann Lee")
+    ben = directory.scim_member(acme, "ben@acme.example", display_name="Ben Ray")
+    it = directory.group(acme, "IT", members=[ann, ben])
+    _sign_in(page, live_server)
+    page.goto(f"{live_server}/groups/{it}")
+    page.evaluate("window.notReloaded = true")  # gone if the page reloads
+    for member in (ann, ben):
+        assert page.locator(f'#group-members tr[data-member="{member}"] td').nth(3) \
+            .inner_text() == "none"
+    page.select_option("#map-role", label="IT Administrator")
+    page.click("button:has-text('Map role')")
+    page.locator('#group-mappings li[data-role="IT Administrator"]').wait_for()
+    for member in (ann, ben):
+        roles = page.locator(f'#group-members tr[data-member="{member}"] td').nth(3)
+        roles.locator("text=IT Administrator").wait_for()
+        assert roles.inner_text() == "IT Administrator"
+    assert page.locator('#group-history [data-action="group.role_mapped"]').count() >= 1
+    assert page.evaluate("window.notReloaded") is True
+    assert page.locator("#group-members").count() == 1  # replaced, not duplicated
+    _shot(page, "group-detail-mapped-members")

@@ -135,7 +135,7 @@ def test_active_strings_are_read_as_booleans(scim: Scim, active: object, expecte
 
 
 @pytest.mark.parametrize("body,attribute", [
-    ({"userName": 42.5, "displayName": {"a": 1}}, "displayName"),
+    ({"userName": "a@b.example", "displayName": {"a": 1}}, "displayName"),
     ({"userName": "a@b.example", "active": "maybe"}, "active"),
     ({"userName": "a@b.example", "emails": "not-a-list-of-objects"}, None),
     ({"userName": "a@b.example", "emails": [{"value": ["x"]}]}, "emails.value"),
