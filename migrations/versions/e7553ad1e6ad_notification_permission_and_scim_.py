@@ -5,7 +5,7 @@ Every notification that names an organisation until now was for IAM administrato
 those rows get that permission: readers who lost it stop seeing them.
 
 Revision ID: e7553ad1e6ad
-Revises: 6f0fabdf18d4
+Revises: b7e2c41d9a05
 Create Date: 2026-11-28 23:24:19.942366
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'e7553ad1e6ad'
-down_revision = '6f0fabdf18d4'
+down_revision = 'b7e2c41d9a05'
 branch_labels = None
 depends_on = None
 
