@@ -7,7 +7,9 @@ read-only `id`/`meta`/`groups` ignored, `password` ignored (never stored). scim2
 pydantic models reject several of these payloads, which is why this module does not
 validate bodies with them; it checks every value's type and length instead, so a bad
 body is a 400 `invalidValue` and never a database error. String attributes take JSON
-strings only (RFC 7643 §2.3.1): a number is refused, not turned into text. A PUT body
+strings (RFC 7643 §2.3.1); profile attributes also take a JSON integer as its text,
+because OneLogin's bodies are admin-written templates, while identifiers (userName),
+emails and references refuse anything but a string. A PUT body
 may carry the resource's own `id` (Okta re-sends it); a different `id` is a 400
 `mutability` rather than ignored (RFC 7644 §3.5.1 would allow ignoring it), because a
 body written for another resource must not overwrite this one.
@@ -49,10 +51,17 @@ def invalid(detail: str) -> ScimError:
     return ScimError(detail, scim_type="invalidValue")
 
 
-def text(value: Any, label: str, limit: int) -> str | None:
-    """Read a string attribute: None or "" unset, anything but a JSON string refused."""
+def text(value: Any, label: str, limit: int, *, integers: bool = False) -> str | None:
+    """Read a string attribute: None or "" unset, anything but a JSON string refused.
+
+    With `integers`, a JSON integer is read as its decimal text: OneLogin's bodies are
+    templates an admin writes, where an unquoted `{$user.employee_id}` is a number. Only
+    profile attributes take that; identifiers, emails and references never do.
+    """
     if value is None:
         return None
+    if integers and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     if not isinstance(value, str):
         raise invalid(f"{label} must be a string, not {_json_type(value)}.")
     if "\x00" in value:
@@ -78,14 +87,19 @@ def _json_type(value: Any) -> str:
 _NOT_IN_IDENTIFIERS = frozenset({"Cc", "Zl", "Zp"})
 
 
-def identifier(value: Any, label: str, limit: int) -> str:
-    """Read an identifier (userName): a non-empty string without control characters."""
-    found = text(value, label, limit)
-    if found is not None and any(unicodedata.category(c) in _NOT_IN_IDENTIFIERS for c in found):
-        raise invalid(f"{label} must not contain control characters (tab, newline...).")
-    found = (found or "").strip()
+def identifier(value: Any, label: str, limit: int, current: str | None = None) -> str:
+    """Read an identifier (userName): a non-empty string without control characters.
+
+    Surrounding whitespace (a template's trailing newline) is trimmed first. The stored
+    value (`current`) is taken as it is: a User saved before this rule must still be
+    deactivated by a PATCH that re-reads the whole document.
+    """
+    found = (text(value, label, limit) or "").strip()
     if not found:
         raise invalid(f"{label} is required.")
+    if found != current and any(unicodedata.category(c) in _NOT_IN_IDENTIFIERS
+                                for c in found):
+        raise invalid(f"{label} must not contain control characters (tab, newline...).")
     return found
 
 
@@ -177,8 +191,10 @@ def _extra(name: str, value: Any) -> list[dict[str, Any]]:
                 flag = boolean(raw, f"{name}.primary")
                 if flag is not None:
                     entry[part] = flag
-            elif part is not None and (clean := text(raw, f"{name}.{part}", EXTRA_TEXT_LIMIT)):
-                entry[part] = clean
+            elif part is not None:
+                clean = text(raw, f"{name}.{part}", EXTRA_TEXT_LIMIT, integers=True)
+                if clean:
+                    entry[part] = clean
         if entry:
             result.append(entry)
     return result
@@ -196,16 +212,17 @@ def manager_id(value: Any) -> str | None:
     return text(value, "manager", 100)
 
 
-def user_data(body: Mapping[str, Any], *, creating: bool,
-              resource_id: str | None = None) -> UserData:
+def user_data(body: Mapping[str, Any], *, creating: bool, resource_id: str | None = None,
+              current_user_name: str | None = None) -> UserData:
     """Read a POST/PUT User body; a PUT without `active` leaves it unchanged."""
     core, enterprise = split_user_body(body)
     check_own_id(core.get("id"), resource_id)
-    user_name = identifier(core.get("username"), "userName", USER_NAME_MAX)
+    user_name = identifier(core.get("username"), "userName", USER_NAME_MAX, current_user_name)
     profile: dict[str, str | None] = {}
     for key, column in USER_STRINGS.items():
         if key != "externalId":
-            profile[column] = text(core.get(key.lower()), key, _length(column))
+            profile[column] = text(core.get(key.lower()), key, _length(column),
+                                   integers=True)
     name = core.get("name")
     if isinstance(name, str):
         name = {"formatted": name}
@@ -213,14 +230,17 @@ def user_data(body: Mapping[str, Any], *, creating: bool,
         raise invalid("name must be an object.")
     name = {k.lower(): v for k, v in (name or {}).items() if isinstance(k, str)}
     for key, column in NAME_PARTS.items():
-        profile[column] = text(name.get(key.lower()), f"name.{key}", _length(column))
+        profile[column] = text(name.get(key.lower()), f"name.{key}", _length(column),
+                               integers=True)
     for key, column in ENTERPRISE_STRINGS.items():
-        profile[column] = text(enterprise.get(key.lower()), key, _length(column))
+        profile[column] = text(enterprise.get(key.lower()), key, _length(column),
+                               integers=True)
     active = boolean(core.get("active"), "active")
     return UserData(
         user_name=user_name,
         active=True if active is None and creating else active,
-        external_id=text(core.get("externalid"), "externalId", _length("external_id")),
+        external_id=text(core.get("externalid"), "externalId", _length("external_id"),
+                         integers=True),
         profile=profile,
         emails=_emails(core.get("emails")),
         extra={name: _extra(name, core.get(name.lower())) for name in EXTRA_MULTI},

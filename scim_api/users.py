@@ -89,12 +89,13 @@ def user(org_key: str, user_id: str) -> Response:
         scim_users.delete_user(member, current_actor())
         return empty_response(204)
     if request.method == "PUT":
-        data = user_data(json_object(), creating=False, resource_id=member.public_id)
+        data = user_data(json_object(), creating=False, resource_id=member.public_id,
+                         current_user_name=member.user_name)
     else:
         operations = parse_operations(json_object())
         patch = UserPatch(full_document(member))
         for operation in operations:
             patch.apply(operation)
-        data = user_data(patch.body(), creating=False)
+        data = user_data(patch.body(), creating=False, current_user_name=member.user_name)
     scim_users.replace_user(member, data, current_actor())
     return user_response(member)

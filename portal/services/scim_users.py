@@ -215,7 +215,8 @@ def _copy(member: Membership, data: UserData, org: OrgScope) -> None:
     if [(e.value, e.type, e.primary, e.display) for e in member.emails] != wanted:
         member.emails = [MemberEmail(value=e.value, value_lower=e.value.lower(), type=e.type,
                                      primary=e.primary, display=e.display) for e in data.emails]
-    if data.manager_id and data.manager_id == member.public_id:
+    if data.manager_id and data.manager_id == member.public_id \
+            and member.manager_id != member.id:  # one stored before this rule may stay
         raise ServiceError("manager: a User cannot be their own manager.")
     member.manager_id = _manager_id(org, data.manager_id)
 

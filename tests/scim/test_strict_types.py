@@ -74,10 +74,16 @@ def _fill(fragment: Any, value: Any) -> Any:
     return fragment
 
 
-@pytest.mark.parametrize("label, fragment, path, filtered", STRING_ATTRIBUTES,
-                         ids=[a[0] for a in STRING_ATTRIBUTES])
-@pytest.mark.parametrize("value", [123, 5.5, 0], ids=["int", "float", "zero"])
-def test_a_number_for_any_user_string_attribute_is_400_naming_it_in_every_write(
+# Identifiers, emails and the manager reference take strings only; profile attributes also
+# take a JSON integer as its text (OneLogin's templates: an unquoted employee id).
+STRICT = {"userName", "manager", "emails.value", "emails.type", "emails.display"}
+REFUSED = [(*attribute, value) for attribute in STRING_ATTRIBUTES
+           for value in ([123, 5.5, 0] if attribute[0] in STRICT else [5.5, False])]
+
+
+@pytest.mark.parametrize("label, fragment, path, filtered, value", REFUSED,
+                         ids=[f"{a[0]}-{a[4]!r}" for a in REFUSED])
+def test_a_non_string_for_any_user_string_attribute_is_400_naming_it_in_every_write(
     app: Flask, scim: Scim, world: dict[str, str], label: str, fragment: dict[str, Any],
     path: str, filtered: str | None, value: Any
 ) -> None:
@@ -102,6 +108,22 @@ def test_a_number_for_any_user_string_attribute_is_400_naming_it_in_every_write(
         body = _error(response, "invalidValue", label)
         assert "must be a string" in body["detail"], (verb, body)
     assert db_snapshot(app) == before
+
+
+def test_an_integer_for_a_profile_attribute_is_stored_as_its_text(
+    scim: Scim, world: dict[str, str]
+) -> None:
+    created = scim.create_user(
+        "num@acme.example", externalId=42, displayName=7, name={"givenName": 5},
+        phoneNumbers=[{"value": 5551234, "type": "work"}], **{ENTERPRISE: {"employeeNumber": 12345}})
+    assert (created["externalId"], created["displayName"], created["name"]["givenName"]) == \
+        ("42", "7", "5")
+    assert created["phoneNumbers"][0]["value"] == "5551234"
+    assert created[ENTERPRISE]["employeeNumber"] == "12345"
+    patched = scim.patch(f"/Users/{created['id']}",
+                         {"op": "replace", "path": f"{ENTERPRISE}:costCenter", "value": 900})
+    assert patched.status_code == 200 and patched.get_json()[ENTERPRISE]["costCenter"] == "900"
+    assert scim.member(created["id"]).cost_center == "900"
 
 
 def test_numeric_user_name_no_longer_creates_a_placeholder_account(
