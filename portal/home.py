@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from portal.auth import safe_next
 from portal.forms import id_param
 from portal.permissions import IAM_MANAGE, IT_SETTINGS_PERMISSIONS
 from portal.security import ORG_SESSION_KEY
@@ -72,7 +73,7 @@ def notification_open(note_id: int) -> Response | str:
         session[ORG_SESSION_KEY] = note.organisation_id
         flash(f"You are now working in {note.organisation.name}.", "info")  # type: ignore[union-attr]
     notifications.mark_read(note)
-    return redirect(notifications.local_path(note.link) or url_for("home.notification_list"))
+    return redirect(safe_next(note.link) or url_for("home.notification_list"))
 
 
 @bp.route("/notifications/read", methods=["POST"])

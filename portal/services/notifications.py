@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import selectinload
@@ -115,10 +114,3 @@ def mark_all_read(scope: Reach) -> None:
         .execution_options(synchronize_session=False)
     )
 
-
-def local_path(link: str | None) -> str | None:
-    """Return the link if it is a path on this site (never another host), else None."""
-    if not link or not link.startswith("/") or link.startswith("//") or "\\" in link:
-        return None
-    parts = urlsplit(link)
-    return link if not parts.scheme and not parts.netloc else None
