@@ -238,10 +238,11 @@ def test_group_round_trips_and_excluded_members_are_not_returned(scim: Scim) -> 
 def test_a_page_shows_the_same_timestamps_as_the_users_own_get(app: Flask, scim: Scim) -> None:
     """A page reads meta times as SCIM text (serialize.ScimTime); a single GET formats datetimes."""
     created = scim.create_user("ann@acme.example")
-    scim.patch(f"/Users/{created['id']}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                            "Operations": [{"op": "replace", "path": "title",
-                                                            "value": "Guide"}]})
+    changed = scim.patch(f"/Users/{created['id']}", {"op": "replace", "path": "title",
+                                                      "value": "Guide"})
+    assert changed.status_code == 200
     own = scim.get(f"/Users/{created['id']}").get_json(force=True)["meta"]
+    assert own["lastModified"] != own["created"]
     for query in ("", '?filter=userName eq "ann@acme.example"', "?startIndex=1&count=5"):
         listed = scim.get(f"/Users{query}").get_json(force=True)["Resources"][0]["meta"]
         assert (listed["created"], listed["lastModified"]) == (own["created"], own["lastModified"])
@@ -267,3 +268,22 @@ def test_scim_time_reads_every_stored_form_as_rfc3339_utc(stored: object, shown:
 
     dialect = sqlite.dialect() if isinstance(stored, str) else postgresql.dialect()
     assert ScimTime().process_result_value(stored, dialect) == shown
+
+
+def test_every_way_of_listing_a_user_shows_the_document_its_own_get_shows(scim: Scim) -> None:
+    """Pages read Users as positional rows; a single GET reads the loaded Membership."""
+    boss = scim.create_user("boss@acme.example", displayName="The Boss")
+    user = dict(FULL_USER)
+    user[ENTERPRISE] = {**FULL_USER[ENTERPRISE], "manager": {"value": boss["id"]}}
+    created = scim.create_user(user["userName"], **{k: v for k, v in user.items()
+                                                    if k != "userName"})
+    scim.create_group("Guides", members=[created["id"]])
+    own = scim.get(f"/Users/{created['id']}").get_json(force=True)
+    assert own["groups"][0]["display"] == "Guides"
+    assert own[ENTERPRISE]["manager"]["displayName"] == "The Boss"
+    for query in ('?filter=userName eq "Barbara.Jensen@acme.example"',  # prepared lookup
+                  '?filter=userName co "barbara"',  # any other filter
+                  "?startIndex=2&count=1",  # past the first page: related rows loaded apart
+                  "?sortBy=userName&count=1"):  # sorted
+        listed = scim.get(f"/Users{query}").get_json(force=True)["Resources"]
+        assert listed == [own], query
