@@ -65,7 +65,8 @@ def test_changing_the_password_stores_it_audits_it_and_ends_the_other_sessions(
     app: Flask, client: FlaskClient, factory: Factory
 ) -> None:
     acme, globex = factory.org("Acme Corp"), factory.org("Globex")
-    members = [factory.member(acme, "ada@acme.example"), factory.member(globex, "ada@acme.example")]
+    members = [factory.it_admin(acme, "ada@acme.example"),
+               factory.member(globex, "ada@acme.example")]
     login(client, "ada@acme.example")
     laptop = app.test_client()  # the same person, signed in elsewhere
     login(laptop, "ada@acme.example")
@@ -89,6 +90,7 @@ def test_changing_the_password_stores_it_audits_it_and_ends_the_other_sessions(
     page = client.get("/")
     assert page.status_code == 200
     assert "Every other session of yours has been signed out." in page.get_data(as_text=True)
+    assert "account.password_changed" in client.get("/settings/audit").get_data(as_text=True)
     assert laptop.get("/").status_code == 302
     replay = app.test_client()
     replay.set_cookie("session", old_cookie.value)
