@@ -19,9 +19,10 @@ from functools import cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, DateTime, String, bindparam, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.types import NullType
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 from portal.extensions import core_rows
 from portal.models import SOURCE_SCIM, Group, GroupMember, MemberEmail, Membership
@@ -39,11 +40,45 @@ from scim_api.schema import (
 )
 
 
-def timestamp(moment: datetime) -> str:
-    """Return an RFC 3339 UTC timestamp."""
+def timestamp(moment: datetime | str) -> str:
+    """Return an RFC 3339 UTC timestamp (a `ScimTime` column already is one)."""
+    if isinstance(moment, str):
+        return moment
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+class ScimTime(TypeDecorator[str]):
+    """A UTC datetime column read straight into its SCIM text ("2026-11-28T12:34:56.123Z").
+
+    A page of 100 Users shows 200 of them. On SQLite the stored text ("2026-11-28
+    12:34:56.123456", UTC: portal.models.UTCDateTime) is rearranged by slicing (~0.5 µs)
+    instead of parsed into a datetime and formatted again (~5 µs); anything else (text
+    without microseconds, PostgreSQL's datetimes) goes the long way.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(String() if dialect.name == "sqlite"
+                                       else DateTime(timezone=True))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if len(value) == 26 and value[10] == " " and value[19] == ".":
+                return f"{value[:10]}T{value[11:23]}Z"
+            moment = datetime.fromisoformat(value)
+            return timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        return timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def scim_time(column: ColumnElement[Any]) -> ColumnElement[str]:
+    """Select a UTCDateTime column as SCIM text, under its own name."""
+    return type_coerce(column, ScimTime()).label(column.key)
 
 
 class EmailRow(NamedTuple):
@@ -259,7 +294,7 @@ def _email(email: Any) -> dict[str, Any]:
     return item
 
 
-def _meta(kind: str, created: datetime, modified: datetime, location: str,
+def _meta(kind: str, created: datetime | str, modified: datetime | str, location: str,
           version: int) -> dict[str, Any]:
     return {"resourceType": kind, "created": timestamp(created),
             "lastModified": timestamp(modified), "location": location,
