@@ -114,7 +114,7 @@ class Prepared:
 
     def rows(self, params: dict[str, Any] | None = None) -> list[Any]:
         """Run the statement in the request's transaction and return all its rows."""
-        session = db.session
+        session = db.session()  # the request's Session itself: one registry lookup, not two
         session.flush()
         connection = session.connection()
         form = self._form(connection)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -151,13 +151,23 @@ def _query_args() -> tuple[dict[str, str], dict[str, str]]:
 
 def query_arg(name: str) -> str | None:
     """Return a query parameter by name, case-insensitively (IdPs vary the case)."""
+    return query_args()(name)
+
+
+def query_args() -> Callable[[str], str | None]:
+    """Return `query_arg` bound to this request's parameters (a list request reads seven)."""
     exact, lowered = _query_args()
-    value = exact.get(name)
-    if value is None:
-        value = lowered.get(name.lower())
-    if value and value.endswith("?") and request.query_string.endswith(b"?"):
-        value = value[:-1]  # OneLogin: a "?" appended to a URL that already has a query
-    return value
+    marked = request.query_string.endswith(b"?")
+
+    def arg(name: str) -> str | None:
+        value = exact.get(name)
+        if value is None:
+            value = lowered.get(name.lower())
+        if value and marked and value.endswith("?"):
+            value = value[:-1]  # OneLogin: a "?" appended to a URL that already has a query
+        return value
+
+    return arg
 
 
 def lookup(body: Mapping[str, Any], name: str) -> Any:

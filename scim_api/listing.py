@@ -25,7 +25,7 @@ from scim_api.filters import (
     sort_column,
     user_filter_clause,
 )
-from scim_api.http import attribute_list, lookup, page_params, query_arg
+from scim_api.http import attribute_list, lookup, page_params, query_arg, query_args
 from scim_api.projection import Projection
 from scim_api.schema import LIST_RESPONSE
 from scim_api.serialize import (
@@ -69,15 +69,15 @@ def _text_param(raw: Any, name: str) -> str | None:
 
 def query_from_args() -> ListQuery:
     """Read a GET list request's query parameters."""
-    start, count = page_params(query_arg("startIndex"), query_arg("count"))
+    arg = query_args()
+    start, count = page_params(arg("startIndex"), arg("count"))
     return ListQuery(
-        filter=_text_param(query_arg("filter"), "filter"),
+        filter=_text_param(arg("filter"), "filter"),
         start=start, count=count,
-        sort_by=_text_param(query_arg("sortBy"), "sortBy"),
-        descending=_sort_order(query_arg("sortOrder")),
-        projection=Projection(attribute_list(query_arg("attributes"), "attributes"),
-                              attribute_list(query_arg("excludedAttributes"),
-                                             "excludedAttributes")),
+        sort_by=_text_param(arg("sortBy"), "sortBy"),
+        descending=_sort_order(arg("sortOrder")),
+        projection=Projection(attribute_list(arg("attributes"), "attributes"),
+                              attribute_list(arg("excludedAttributes"), "excludedAttributes")),
     )
 
 
