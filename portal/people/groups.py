@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
@@ -90,7 +92,8 @@ def _after_mapping_change(group: Group, message: str) -> Response:
         # The members' roles and the history changed too: they come along out of band.
         return _detail(group, fragment="groups/_mapping_change.html")
     flash(message, "success")
-    return redirect(url_for("groups.detail", public_id=group.public_id, **_members_cursor()))
+    cursor: dict[str, Any] = _members_cursor()
+    return redirect(url_for("groups.detail", public_id=group.public_id, **cursor))
 
 
 def _refused(group: Group, message: str, confirm_role: Role | None = None) -> Response:

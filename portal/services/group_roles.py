@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Group, GroupMember, GroupRoleMapping, Organisation, Role
-from portal.services import audit
 from portal.permissions import IAM_MANAGE
+from portal.services import audit
 from portal.services.errors import NotFound, ServiceError
 from portal.services.roles import ensure_iam_admin_remains, ensure_may_grant
 

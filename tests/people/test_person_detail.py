@@ -263,4 +263,4 @@ def test_history_audit_log_and_group_history_name_actions_in_words_and_keep_the_
         assert f'<span class="action-label" title="{code}">{words}</span>' in cell
         assert re.sub(r"<[^>]+>", "", cell.split("<br>")[1]) == code  # the code, underneath
     # The action filter offers the words too, and still filters by the code.
-    assert f'<option value="member.deactivated" >Person deactivated (member.deactivated)' in log
+    assert '<option value="member.deactivated" >Person deactivated (member.deactivated)' in log
