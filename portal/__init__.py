@@ -48,11 +48,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     ratelimit.init_app(app)
 
-    from portal import auth, errors, home, iam, people, security, settings, sso_signin, support
+    from portal import account, auth, errors, home, iam, people, security, settings, sso_signin, support
     from scim_api import bp as scim_bp
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(iam.bp)
     app.register_blueprint(people.bp)

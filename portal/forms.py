@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, EqualTo, InputRequired
 
 
 class EmptyForm(FlaskForm):
@@ -14,6 +14,17 @@ class LoginForm(FlaskForm):
 
     email = EmailField("Email", validators=[DataRequired(message="Enter your email address.")])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+
+
+class PasswordForm(FlaskForm):
+    """Set or change one's own password (the current one is checked by the service)."""
+
+    current_password = PasswordField("Current password")
+    new_password = PasswordField(
+        "New password", validators=[InputRequired(message="Enter the new password.")])
+    confirm_password = PasswordField("Repeat the new password", validators=[
+        InputRequired(message="Repeat the new password."),
+        EqualTo("new_password", message="The two new passwords are not the same.")])
 
 
 class SwitchOrganisationForm(FlaskForm):

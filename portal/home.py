@@ -62,14 +62,17 @@ def notification_list() -> str:
 @bp.route("/notifications/<int:note_id>", methods=["GET", "POST"])
 @login_required
 def notification_open(note_id: int) -> Response | str:
-    """Follow a notification's link in its own organisation (switching to it takes a POST)."""
+    """Open a notification: a GET only looks; the POST (CSRF) marks it read and switches."""
     note = notifications.get_visible(_reach(), note_id)
     if note is None:
         abort(404)  # not the reader's, or no longer readable there: the same answer
     current = g.membership.organisation_id if g.membership else None
-    if note.organisation_id is not None and note.organisation_id != current:
-        if request.method != "POST":
-            return render_template("home/notification_switch.html", note=note)
+    elsewhere = note.organisation_id is not None and note.organisation_id != current
+    if request.method != "POST":
+        if elsewhere or not note.link:
+            return render_template("home/notification_open.html", note=note, elsewhere=elsewhere)
+        return redirect(safe_next(note.link) or url_for("home.notification_list"))
+    if elsewhere:
         session[ORG_SESSION_KEY] = note.organisation_id
         flash(f"You are now working in {note.organisation.name}.", "info")  # type: ignore[union-attr]
     notifications.mark_read(note)

@@ -208,12 +208,16 @@ def serialise_writes() -> None:
 
 def _security_headers(response: Response) -> Response:
     """Add the headers every response should carry."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.blueprint != "scim":
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.headers.get("HX-Request") is not None or response.vary:
+    # Set, not setdefault: no view sets these, and werkzeug's membership test raises and
+    # catches a KeyError per absent header (this runs on every SCIM request).
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    if request.blueprint == "scim":
+        return response  # JSON for IdPs: no frames, scripts or HTMX fragments
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Frame-Options"] = "DENY"
+    if request.environ.get("HTTP_HX_REQUEST") is not None or response.vary:
         response.vary.add("HX-Request")
     return response
 

@@ -15,7 +15,7 @@ import logging
 from time import perf_counter
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Request, Response, current_app, g, request
 from sqlalchemy import bindparam, func, insert, literal_column, select, true
 
 from portal.errors import is_scim_request
@@ -53,15 +53,15 @@ def start_recording() -> None:
     record_regardless(_write)
 
 
-def _presented_token() -> str:
-    header = request.headers.get("Authorization", "")
+def _presented_token(req: Request) -> str:
+    header = req.environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, rest = header.strip().partition(" ")
     return rest.strip() if scheme.lower() == "bearer" else header.strip()
 
 
-def _path_parts() -> tuple[str, str | None, str | None]:
+def _path_parts(req: Request) -> tuple[str, str | None, str | None]:
     """Return (organisation key, resource type, resource id) named by the URL."""
-    parts = [p for p in request.path.split("/")[3:]]
+    parts = req.path.split("/")[3:]
     key = parts[0] if parts else ""
     segment = parts[1] if len(parts) > 1 and parts[1] else None
     resource = RESOURCE_TYPES.get(segment.lower(), "Other") if segment else None
@@ -79,18 +79,18 @@ def _response_json(response: Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _raw_body(status: int) -> bytes | None:
+def _raw_body(req: Request, status: int) -> bytes | None:
     """Return the request body as received, or None when it was too large to keep."""
     limit = current_app.config["SCIM_MAX_BODY_BYTES"]
-    length = request.content_length
+    length = req.content_length
     if status == 413 or (length is not None and length > limit):
         return None
     raw = g.get("scim_request_body")  # what the SCIM API read, if it read the body
     if raw is not None:
         return raw
-    if not length and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+    if not length and "chunked" not in req.environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return b""  # a GET or DELETE: no body to read
-    return request.get_data(cache=True)
+    return req.get_data(cache=True)
 
 
 def _request_body(raw: bytes | None, secrets: tuple[str, ...]) -> Any:
@@ -111,20 +111,21 @@ def _effect(status: int, method: str) -> str | None:
 
 def describe(response: Response) -> dict[str, Any]:
     """Return the activity record (column values) for the current request and its response."""
-    key, resource, resource_id = _path_parts()
-    presented = _presented_token()
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    key, resource, resource_id = _path_parts(req)
+    presented = _presented_token(req)
     status = response.status_code
     row: dict[str, Any] = {
         "time": g.get("scim_started_at") or utcnow(),
-        "method": request.method[:10],
-        "path": scrub_text(request.path)[:1500],
+        "method": req.method[:10],
+        "path": scrub_text(req.path)[:1500],
         "resource_type": resource,
         "resource_id": resource_id,
         "status": status,
         "scim_type": None,
         "detail": None,
         "duration_ms": int((perf_counter() - g.get("scim_started", perf_counter())) * 1000),
-        "client": scrub_text(request.user_agent.string or "")[:300] or None,
+        "client": scrub_text(req.environ.get("HTTP_USER_AGENT", ""))[:300] or None,
         "effect": None,
         "request_body": None,
     }
@@ -139,10 +140,10 @@ def describe(response: Response) -> dict[str, Any]:
         row["token_valid"] = (bool(presented)
                               and scim_tokens.verify_token(key, presented) is not None)
     try:
-        query = request.query_string.decode("utf-8", "replace")
+        query = req.query_string.decode("utf-8", "replace")
         if query:
             row["path"] = (row["path"] + "?" + scrub_query(query))[:2000]
-        raw = _raw_body(status)
+        raw = _raw_body(req, status)
         # The token and every password the body carries, wherever else they appear.
         try:
             secrets, echoes_allowed = (presented, *body_secrets(raw or b"")), True
@@ -150,7 +151,7 @@ def describe(response: Response) -> dict[str, Any]:
             secrets, echoes_allowed = (presented,), False
         # Only an error's detail and a created resource's id are kept from the response:
         # a page of Users is not parsed again just to be thrown away.
-        created = resource_id is None and request.method == "POST"
+        created = resource_id is None and req.method == "POST"
         location = response.headers.get("Location") if created and status < 400 else None
         if location:  # a created resource names itself: no need to parse the answer
             row["resource_id"] = scrub_text(location.rstrip("/").rpartition("/")[2])[:64]
@@ -164,11 +165,11 @@ def describe(response: Response) -> dict[str, Any]:
                                                     "secret values)") or None
         elif answer and created and isinstance(answer.get("id"), str):
             row["resource_id"] = scrub_text(answer["id"])[:64]
-        effect = _effect(status, request.method)
+        effect = _effect(status, req.method)
         row["effect"] = effect.replace("\x00", "") if effect else None
         row["request_body"] = _request_body(raw, secrets)
     except Exception:  # the record must be written even if the request was odd
-        log.exception("could not fully describe SCIM request %s %s", request.method, row["path"])
+        log.exception("could not fully describe SCIM request %s %s", req.method, row["path"])
     return row
 
 

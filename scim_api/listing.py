@@ -34,6 +34,7 @@ from scim_api.serialize import (
     load_members,
     load_user_parts,
     related_columns,
+    scim_time,
     user_document,
 )
 
@@ -110,7 +111,10 @@ class _Source:
 
 
 # Only the columns a User document shows are read for a page.
-_USER_PAGE = SCIM_USER_ROWS.with_only_columns(*(Membership.__table__.c[c] for c in USER_COLUMNS))
+# Its two timestamps come back as SCIM text (serialize.ScimTime).
+_USER_PAGE = SCIM_USER_ROWS.with_only_columns(*(
+    scim_time(Membership.__table__.c[c]) if c in ("created_at", "updated_at")
+    else Membership.__table__.c[c] for c in USER_COLUMNS))
 
 
 class _Built:

@@ -19,13 +19,14 @@ from functools import cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, DateTime, String, bindparam, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.types import NullType
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 from portal.extensions import core_rows
 from portal.models import SOURCE_SCIM, Group, GroupMember, MemberEmail, Membership
-from portal.prepared import Prepared
+from portal.prepared import Prepared, Row
 from scim_api.http import etag_of
 from scim_api.projection import Projection
 from scim_api.schema import (
@@ -39,11 +40,45 @@ from scim_api.schema import (
 )
 
 
-def timestamp(moment: datetime) -> str:
-    """Return an RFC 3339 UTC timestamp."""
+def timestamp(moment: datetime | str) -> str:
+    """Return an RFC 3339 UTC timestamp (a `ScimTime` column already is one)."""
+    if isinstance(moment, str):
+        return moment
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+class ScimTime(TypeDecorator[str]):
+    """A UTC datetime column read straight into its SCIM text ("2026-11-28T12:34:56.123Z").
+
+    A page of 100 Users shows 200 of them. On SQLite the stored text ("2026-11-28
+    12:34:56.123456", UTC: portal.models.UTCDateTime) is rearranged by slicing (~0.5 µs)
+    instead of parsed into a datetime and formatted again (~5 µs); anything else (text
+    without microseconds, PostgreSQL's datetimes) goes the long way.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(String() if dialect.name == "sqlite"
+                                       else DateTime(timezone=True))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if len(value) == 26 and value[10] == " " and value[19] == ".":
+                return f"{value[:10]}T{value[11:23]}Z"
+            moment = datetime.fromisoformat(value)
+            return timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        return timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def scim_time(column: ColumnElement[Any]) -> ColumnElement[str]:
+    """Select a UTCDateTime column as SCIM text, under its own name."""
+    return type_coerce(column, ScimTime()).label(column.key)
 
 
 class EmailRow(NamedTuple):
@@ -76,7 +111,7 @@ _GROUP_ROWS = (
     select(GroupMember.membership_id, Group.public_id, Group.display_name)
     .join(Group, Group.id == GroupMember.group_id)
     .where(Group.source == SOURCE_SCIM)
-    .order_by(Group.id)
+    .order_by(GroupMember.membership_id, GroupMember.group_id)  # the index's order
 )
 _EMAILS_OF = _EMAIL_ROWS.where(_EMAILS.c.membership_id.in_(_IDS))
 _GROUPS_OF = _GROUP_ROWS.where(GroupMember.membership_id.in_(_IDS))
@@ -133,12 +168,15 @@ def related_columns(dialect: str) -> tuple[ColumnElement[Any], ColumnElement[Any
         emails = select(func.json_agg(aggregate_order_by(
             func.json_build_array(*_EMAIL_VALUES), _EMAILS.c.id), type_=_AS_SENT)).where(_OF_MEMBER)
         groups = group_rows.with_only_columns(func.json_agg(aggregate_order_by(
-            func.json_build_array(*group_values), Group.id), type_=_AS_SENT))
+            func.json_build_array(*group_values), GroupMember.group_id), type_=_AS_SENT))
     else:  # SQLite: json_group_array keeps the order of an ordered subquery
         ordered = select(*_EMAIL_VALUES).where(_OF_MEMBER).order_by(_EMAILS.c.id) \
             .correlate(_MEMBERSHIP).subquery()
         emails = select(func.json_group_array(func.json_array(*ordered.c), type_=_AS_SENT))
-        in_order = group_rows.order_by(Group.id).correlate(_MEMBERSHIP).subquery()
+        # In group_member's order, which its (membership_id, group_id) index gives without a
+        # sort: ordering by "group".id instead sorted each User's groups in a temporary
+        # B-tree, half of a page of 100's time in SQLite.
+        in_order = group_rows.order_by(GroupMember.group_id).correlate(_MEMBERSHIP).subquery()
         groups = select(func.json_group_array(func.json_array(*in_order.c), type_=_AS_SENT))
     return (emails.scalar_subquery().label("emails_json"),
             groups.scalar_subquery().label("groups_json"))
@@ -187,43 +225,58 @@ USER_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((  # USER_STRINGS holds exte
     "created_at", "updated_at", "version", *NAME_PARTS.values(), *USER_STRINGS.values(),
     *ENTERPRISE_STRINGS.values(),
 )))
-_NAME_ITEMS = tuple(NAME_PARTS.items())
-_STRING_ITEMS = tuple((k, c) for k, c in USER_STRINGS.items() if k != "externalId")
-_ENTERPRISE_ITEMS = tuple(ENTERPRISE_STRINGS.items())
+# Where each column sits in a User's values (USER_COLUMNS order).
+_AT = {column: i for i, column in enumerate(USER_COLUMNS)}
+_NAME_AT = tuple((key, _AT[col]) for key, col in NAME_PARTS.items())
+_STRING_AT = tuple((key, _AT[col]) for key, col in USER_STRINGS.items() if key != "externalId")
+_ENTERPRISE_AT = tuple((key, _AT[col]) for key, col in ENTERPRISE_STRINGS.items())
+_ID, _PUBLIC_ID, _EXTERNAL_ID, _USER_NAME, _ACTIVE, _EXTRA, _MANAGER_ID = (
+    _AT["id"], _AT["public_id"], _AT["external_id"], _AT["user_name"], _AT["active"],
+    _AT["extra_attributes"], _AT["manager_id"])
+_CREATED, _UPDATED, _VERSION = _AT["created_at"], _AT["updated_at"], _AT["version"]
+# Row classes of prepared statements (portal.prepared) that start with USER_COLUMNS.
+_POSITIONAL: dict[type, bool] = {}
 
 
-def _fields(member: Any) -> Any:
-    """Return a User's column values by name, from a loaded Membership or a plain row."""
-    mapping = getattr(member, "_mapping", None)  # a Row: its mapping reads by column name
-    if mapping is not None:
-        return mapping
-    return {column: getattr(member, column) for column in USER_COLUMNS}
+def _values(member: Any) -> Sequence[Any]:
+    """Return a User's column values in USER_COLUMNS order.
+
+    A page's own rows already are (its statement selects USER_COLUMNS first) and are used
+    as they come: building a mapping by name per row was a fifth of a page's time. Loaded
+    Memberships and other rows are read column by column.
+    """
+    kind = type(member)
+    positional = _POSITIONAL.get(kind)
+    if positional is None:
+        fields = getattr(kind, "_fields", None)  # a prepared row class names its columns
+        positional = isinstance(fields, tuple) and fields[:len(USER_COLUMNS)] == USER_COLUMNS
+        if isinstance(member, Row):
+            _POSITIONAL[kind] = positional
+    if positional:
+        return member
+    return tuple(getattr(member, column) for column in USER_COLUMNS)
 
 
 def user_document(member: Any, parts: UserParts, base: str) -> dict[str, Any]:
-    """Return the full SCIM representation of one User (password never included).
-
-    A page builds a hundred of these: values are read once into a mapping, not through
-    attribute access per key.
-    """
-    row = _fields(member)
-    public_id = row["public_id"]
+    """Return the full SCIM representation of one User (password never included)."""
+    row = _values(member)
+    public_id = row[_PUBLIC_ID]
     doc: dict[str, Any] = {"schemas": [CORE_USER], "id": public_id}
-    if row["external_id"] is not None:
-        doc["externalId"] = row["external_id"]
-    doc["userName"] = row["user_name"]
-    name = {key: row[col] for key, col in _NAME_ITEMS if row[col] is not None}
+    if row[_EXTERNAL_ID] is not None:
+        doc["externalId"] = row[_EXTERNAL_ID]
+    doc["userName"] = row[_USER_NAME]
+    name = {key: row[i] for key, i in _NAME_AT if row[i] is not None}
     if name:
         doc["name"] = name
-    for key, col in _STRING_ITEMS:
-        if row[col] is not None:
-            doc[key] = row[col]
-    doc["active"] = bool(row["active"])
-    member_id = row["id"]
+    for key, i in _STRING_AT:
+        if row[i] is not None:
+            doc[key] = row[i]
+    doc["active"] = bool(row[_ACTIVE])
+    member_id = row[_ID]
     emails = parts.emails.get(member_id)
     if emails:
         doc["emails"] = [_email(e) for e in emails]
-    extra = row["extra_attributes"]
+    extra = row[_EXTRA]
     if extra:
         for key in EXTRA_MULTI:
             if extra.get(key):
@@ -233,9 +286,9 @@ def user_document(member: Any, parts: UserParts, base: str) -> dict[str, Any]:
         doc["groups"] = [{"value": group_id, "$ref": f"{base}/Groups/{group_id}",
                           "display": display, "type": "direct"}
                          for group_id, display in groups]
-    enterprise: dict[str, Any] = {key: row[col] for key, col in _ENTERPRISE_ITEMS
-                                  if row[col] is not None}
-    manager = parts.managers.get(row["manager_id"]) if row["manager_id"] else None
+    enterprise: dict[str, Any] = {key: row[i] for key, i in _ENTERPRISE_AT
+                                  if row[i] is not None}
+    manager = parts.managers.get(row[_MANAGER_ID]) if row[_MANAGER_ID] else None
     if manager is not None:
         manager_id, manager_name = manager
         enterprise["manager"] = {"value": manager_id, "$ref": f"{base}/Users/{manager_id}"}
@@ -244,8 +297,8 @@ def user_document(member: Any, parts: UserParts, base: str) -> dict[str, Any]:
     if enterprise:
         doc["schemas"].append(ENTERPRISE_USER)
         doc[ENTERPRISE_USER] = enterprise
-    doc["meta"] = _meta("User", row["created_at"], row["updated_at"],
-                        f"{base}/Users/{public_id}", row["version"])
+    doc["meta"] = _meta("User", row[_CREATED], row[_UPDATED],
+                        f"{base}/Users/{public_id}", row[_VERSION])
     return doc
 
 
@@ -259,7 +312,7 @@ def _email(email: Any) -> dict[str, Any]:
     return item
 
 
-def _meta(kind: str, created: datetime, modified: datetime, location: str,
+def _meta(kind: str, created: datetime | str, modified: datetime | str, location: str,
           version: int) -> dict[str, Any]:
     return {"resourceType": kind, "created": timestamp(created),
             "lastModified": timestamp(modified), "location": location,

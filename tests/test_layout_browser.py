@@ -94,7 +94,8 @@ def test_long_names_urls_and_tables_never_widen_any_page(
             ("/settings/general", "general"), ("/settings/audit", "audit-log"),
             ("/settings/iam/scim", "scim"), ("/settings/iam/scim/activity", "activity"),
             ("/settings/iam/scim/report", "report"), ("/settings/iam/scim/token/rotate", "rotate"),
-            ("/settings/iam/sso", "sso"), ("/notifications", "notifications")],
+            ("/settings/iam/sso", "sso"), ("/notifications", "notifications"),
+            ("/account/password", "account-password")],
         "support@vendor.example": [("/support/rollout", "support-rollout"),
                                    (f"/support/rollout/{org.key}/withdraw", "support-withdraw")],
     }

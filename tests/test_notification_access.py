@@ -141,14 +141,66 @@ def test_switching_through_a_notice_needs_the_csrf_token(
     assert _working_in(client) == "Globex"
 
 
-def test_a_notice_of_the_current_organisation_opens_its_page_directly(
+def test_a_get_of_a_notice_of_the_current_organisation_follows_its_link_and_leaves_it_unread(
     app: Flask, client: FlaskClient, two_orgs: dict[str, Organisation]
 ) -> None:
     login(client, "ada@acme.example")
     assert _working_in(client) == "Acme Corp"
     answer = client.get(f"/notifications/{_note_id(app, 'acme SCIM is failing')}")
     assert answer.status_code == 302 and answer.headers["Location"] == ACTIVITY
+    assert "acme SCIM is failing" in _unread(app)  # a GET changes nothing
+    assert _working_in(client) == "Acme Corp"
+
+
+def test_a_get_of_another_organisations_notice_neither_switches_nor_marks_it_read(
+    app: Flask, client: FlaskClient, two_orgs: dict[str, Organisation]
+) -> None:
+    login(client, "ada@acme.example")
+    page = client.get(f"/notifications/{_note_id(app, 'globex SCIM is failing')}")
+    assert page.status_code == 200 and "Switch to Globex and open" in page.get_data(as_text=True)
+    assert _working_in(client) == "Acme Corp"
+    assert _unread(app) == {"acme SCIM is failing", "globex SCIM is failing",
+                            "your own password changed"}
+
+
+def test_opening_a_notice_by_post_with_the_csrf_token_marks_it_read(
+    app: Flask, client: FlaskClient, two_orgs: dict[str, Organisation]
+) -> None:
+    login(client, "ada@acme.example")
+    page = client.get("/notifications")
+    note = _note_id(app, "acme SCIM is failing")
+    # The list opens a notice with a POST form (CSRF token inside), not a plain link.
+    assert f'<form class="notification-open" method="post" action="/notifications/{note}">' \
+        in page.get_data(as_text=True)
+    assert f'href="/notifications/{note}"' not in page.get_data(as_text=True)
+    answer = client.post(f"/notifications/{note}", data={"csrf_token": csrf_from(page.data)})
+    assert answer.status_code == 302 and answer.headers["Location"] == ACTIVITY
     assert _unread(app) == {"globex SCIM is failing", "your own password changed"}
+    assert _working_in(client) == "Acme Corp"
+
+
+def test_opening_a_notice_by_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    app: Flask, client: FlaskClient, two_orgs: dict[str, Organisation]
+) -> None:
+    login(client, "ada@acme.example")
+    note = _note_id(app, "acme SCIM is failing")
+    assert client.post(f"/notifications/{note}").status_code == 400
+    assert client.post(f"/notifications/{note}", data={"csrf_token": "forged"}).status_code \
+        == 400
+    assert "acme SCIM is failing" in _unread(app)
+
+
+def test_a_notice_without_a_link_is_shown_and_marked_read_only_by_its_button(
+    app: Flask, client: FlaskClient, two_orgs: dict[str, Organisation]
+) -> None:
+    login(client, "ada@acme.example")
+    note = _note_id(app, "your own password changed")
+    page = client.get(f"/notifications/{note}")
+    assert page.status_code == 200 and "Mark as read" in page.get_data(as_text=True)
+    assert "your own password changed" in _unread(app)
+    answer = client.post(f"/notifications/{note}", data={"csrf_token": csrf_from(page.data)})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/notifications"
+    assert "your own password changed" not in _unread(app)
 
 
 def test_someone_elses_notice_cannot_be_opened(
@@ -162,6 +214,26 @@ def test_someone_elses_notice_cannot_be_opened(
     token = csrf_from(client.get("/").data)
     assert client.post(f"/notifications/{note}", data={"csrf_token": token}).status_code == 404
     assert "acme SCIM is failing" in _unread(app)
+
+
+def test_another_organisations_notice_is_not_found_by_get_or_post(
+    app: Flask, client: FlaskClient, factory: Factory, two_orgs: dict[str, Organisation]
+) -> None:
+    other = factory.org("Initech")
+    factory.it_admin(other, "ian@initech.example")
+    with app.app_context():
+        ian = db.session.scalar(select(Account).where(Account.email == "ian@initech.example"))
+        assert ian is not None
+        notifications.notify(ian, "initech SCIM is failing", organisation=other, link=ACTIVITY,
+                             permission=IAM_MANAGE)
+        db.session.commit()
+    login(client, "ada@acme.example")  # Ada belongs to Acme and Globex, not to Initech
+    note = _note_id(app, "initech SCIM is failing")
+    token = csrf_from(client.get("/").data)
+    assert client.get(f"/notifications/{note}").status_code == 404
+    assert client.post(f"/notifications/{note}", data={"csrf_token": token}).status_code == 404
+    assert "initech SCIM is failing" in _unread(app)
+    assert _working_in(client) == "Acme Corp"
 
 
 def test_a_stored_link_to_another_site_is_never_followed() -> None:

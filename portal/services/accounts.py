@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
@@ -19,6 +20,14 @@ from portal.models import (
 )
 from portal.services import audit
 from portal.services.errors import ServiceError
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256  # well beyond any passphrase; bounds the work of one hash
+
+
+class WrongPassword(ServiceError):
+    """The current password given to change a password is not the account's."""
+
 
 # A hash of a random password, checked when the email is unknown so that a wrong
 # email and a wrong password take the same time (no account enumeration by timing).
@@ -49,11 +58,51 @@ def get_or_create_account(email: str, *, display_name: str = "") -> Account:
     return account
 
 
+def password_problem(password: str) -> str | None:
+    """Return why a new password is not acceptable, or None if it is."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"A password can have at most {MAX_PASSWORD_LENGTH} characters."
+    if not password.strip():
+        return "A password cannot be only spaces."
+    return None
+
+
 def set_password(account: Account, password: str) -> None:
     """Set the account's password (scrypt hash)."""
-    if len(password) < 8:
-        raise ServiceError("A password needs at least 8 characters.")
+    problem = password_problem(password)
+    if problem:
+        raise ServiceError(problem)
     account.password_hash = generate_password_hash(password)
+
+
+def change_own_password(account: Account, new: str, current: str | None = None) -> bool:
+    """Set (if none) or change the account's password, end its other sessions, audit it.
+
+    Changing needs the current password. Returns whether the account had a password
+    before. Checks everything before writing anything.
+    """
+    had_password = bool(account.password_hash)
+    if had_password:
+        if not check_password_hash(account.password_hash or "", current or ""):
+            raise WrongPassword("The current password is not correct.")
+        if check_password_hash(account.password_hash or "", new):
+            raise ServiceError("The new password must differ from the current one.")
+    set_password(account, new)
+    account.session_token = secrets.token_hex(16)  # every session signed in before ends
+    action = "account.password_changed" if had_password else "account.password_set"
+    actor = audit.Actor.of(account)
+    # Each organisation the person belongs to sees it in its log and in their history.
+    for member in account.memberships:
+        audit.record(actor, action, member.org_scope, target_type="member",
+                     target_id=member.public_id, target_label=account.email,
+                     details={"other_sessions_ended": True})
+    if not account.memberships:
+        audit.record(actor, action, None, target_type="account", target_id=str(account.id),
+                     target_label=account.email, details={"other_sessions_ended": True})
+    db.session.flush()
+    return had_password
 
 
 def add_member(

@@ -7,6 +7,14 @@ All thresholds live here. States, in the order they are checked:
 - failing: the latest request failed, and so did at least FAILING_MIN_FAILURES and
            FAILING_MIN_SHARE of the last HEALTH_WINDOW requests (all of them, if fewer);
 - healthy: otherwise.
+
+What counts as a failed request is `is_failure`, the one rule the incident notices
+(portal.services.scim_notices) use too: a server error, a refusal that means the IdP's
+setup is wrong (400, 403, 405, 413), or a request refused for want of a valid token (401,
+or 429 once too many such requests came). Ordinary traffic is not a failure: a 404 (an IdP
+looks up a user, or deletes one already gone), a 409 uniqueness conflict, a 412. The
+notices further count only requests with the organisation's valid token (anyone who knows
+the URL can send a bad one); the badge shows those too, so a wrong token is plain to see.
 """
 
 from __future__ import annotations
@@ -15,16 +23,18 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from portal.extensions import db
 from portal.models import Organisation, ProvisioningActivity, utcnow
-from portal.services import provisioning_activity, scim_tokens
+from portal.services import scim_tokens
 
 HEALTH_WINDOW = 20
 FAILING_MIN_FAILURES = 3
 FAILING_MIN_SHARE = 0.25
-FAILED_FROM_STATUS = 400
+SERVER_ERROR = 500
+BREAKING_CLIENT_ERRORS = (400, 403, 405, 413)
+TOKEN_REFUSED = (401, 429)  # without a valid token: refused, or refused after too many tries
 
 NONE, HEALTHY, FAILING, ROTATED = "none", "healthy", "failing", "rotated"
 BADGES = {NONE: ("No requests", "neutral"), HEALTHY: ("Healthy", "ok"),
@@ -52,6 +62,20 @@ class Health:
     @property
     def badge(self) -> str:
         return BADGES[self.state][1]
+
+
+def is_failure(status: int, token_valid: bool) -> bool:
+    """Return whether a SCIM answer counts as a failure (the badge's and the notices' rule)."""
+    if not token_valid and status in TOKEN_REFUSED:
+        return True
+    return status >= SERVER_ERROR or status in BREAKING_CLIENT_ERRORS
+
+
+def failure_clause() -> ColumnElement[bool]:
+    """Return `is_failure` as SQL over provisioning activity rows (kept beside it, and tested)."""
+    row = ProvisioningActivity
+    return or_(row.status >= SERVER_ERROR, row.status.in_(BREAKING_CLIENT_ERRORS),
+               and_(row.token_valid.is_(False), row.status.in_(TOKEN_REFUSED)))
 
 
 def failure_reason(status: int, scim_type: str | None) -> str:
@@ -86,14 +110,21 @@ def clock(moment: datetime, now: datetime) -> str:
 def _streak_start(org: Organisation, last_ok: ProvisioningActivity | None) -> datetime | None:
     """Return when the run of failures since the last successful request began."""
     query = select(ProvisioningActivity.time).where(
-        ProvisioningActivity.organisation_id == org.id,
-        ProvisioningActivity.status >= FAILED_FROM_STATUS,
-    )
+        ProvisioningActivity.organisation_id == org.id, failure_clause())
     if last_ok is not None:
         query = query.where(ProvisioningActivity.time >= last_ok.time,
                             ProvisioningActivity.id > last_ok.id)
     return db.session.scalar(query.order_by(ProvisioningActivity.time, ProvisioningActivity.id)
                              .limit(1))
+
+
+def _last_good(org: Organisation) -> ProvisioningActivity | None:
+    """Return the latest request that used the valid token and did not fail (a 404 counts)."""
+    return db.session.scalar(
+        select(ProvisioningActivity)
+        .where(ProvisioningActivity.organisation_id == org.id,
+               ProvisioningActivity.token_valid.is_(True), ~failure_clause())
+        .order_by(ProvisioningActivity.time.desc(), ProvisioningActivity.id.desc()).limit(1))
 
 
 def failing_threshold(window: int) -> int:
@@ -113,12 +144,13 @@ def connection_health(org: Organisation, now: datetime | None = None) -> Health:
     if not recent:
         return Health(NONE, "No requests received yet")
     latest = recent[0]
-    last_ok = provisioning_activity.last_request(org, successful=True)
+    last_ok = _last_good(org)
     token = scim_tokens.active_token(org)
     if last_ok is not None and token is not None and token.created_at > last_ok.time:
         return Health(ROTATED, "Token rotated — waiting for the IdP to use the new token")
-    failures = sum(1 for r in recent if r.status >= FAILED_FROM_STATUS)
-    if latest.status >= FAILED_FROM_STATUS and failures >= failing_threshold(len(recent)):
+    failures = sum(1 for r in recent if is_failure(r.status, r.token_valid))
+    if is_failure(latest.status, latest.token_valid) and \
+            failures >= failing_threshold(len(recent)):
         since = _streak_start(org, last_ok) or latest.time
         reason = failure_reason(latest.status, latest.scim_type)
         counted = (f"{failures} of the last {len(recent)} requests failed" if len(recent) > 1

@@ -3,12 +3,12 @@
 (Token rotations are announced by portal.services.scim_setup.)
 
 What counts as broken provisioning: a request that carried the organisation's valid
-token and got a server error (5xx) or a refusal that means the IdP's setup is wrong —
-400 (invalid request), 403, 405, 413. Ordinary outcomes are not failures: a 404 (an
-IdP checks whether a user exists, or deletes one already gone), a 409 uniqueness
-conflict, a 412 or a 429 the IdP retries. A request without a valid token never
-counts: anyone who knows the URL can send one, so it shows in the activity log and
-the health badge but never notifies anybody.
+token and failed by `scim_health.is_failure`, the rule the health badge uses — a server
+error (5xx) or a refusal that means the IdP's setup is wrong (400, 403, 405, 413).
+Ordinary outcomes are not failures: a 404 (an IdP checks whether a user exists, or
+deletes one already gone), a 409 uniqueness conflict, a 412. A request without a valid
+token never counts here: anyone who knows the URL can send one, so it shows in the
+activity log and the health badge but never notifies anybody.
 
 An incident opens, and the IAM administrators are told once, when the latest request
 broke provisioning and so did at least `scim_health.failing_threshold` of the last
@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -43,15 +43,12 @@ from portal.services import notifications, roles, scim_health
 
 RECOVERY_RUN = scim_health.HEALTH_WINDOW
 REMIND_AFTER = timedelta(hours=24)
-BREAKING_CLIENT_ERRORS = (400, 403, 405, 413)
-
-_BREAKS: ColumnElement[bool] = or_(ProvisioningActivity.status >= 500,
-                                   ProvisioningActivity.status.in_(BREAKING_CLIENT_ERRORS))
 
 
 def breaks_provisioning(status: int, token_valid: bool) -> bool:
     """Return whether a SCIM response means the organisation's provisioning is broken."""
-    return token_valid and (status >= 500 or status in BREAKING_CLIENT_ERRORS)
+    # The badge's rule (scim_health.is_failure), for requests with the valid token only.
+    return token_valid and scim_health.is_failure(status, token_valid)
 
 
 def iam_admins(org: Organisation) -> list[Account]:
@@ -95,7 +92,7 @@ def _recovered_since(org: Organisation, incident: ScimIncident, latest_id: int) 
     good = db.session.scalar(
         select(func.count()).select_from(ProvisioningActivity)
         .where(_authenticated(org), ProvisioningActivity.id > incident.last_failure_id,
-               ProvisioningActivity.id < latest_id, ~_BREAKS))
+               ProvisioningActivity.id < latest_id, ~scim_health.failure_clause()))
     return (good or 0) >= RECOVERY_RUN
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import url_for
+from flask import current_app, has_request_context, url_for
 from sqlalchemy import or_, select
 
 from portal.extensions import db
@@ -119,6 +119,17 @@ def set_enforced(org: Organisation, enforced: bool, actor: audit.Actor) -> bool:
     return True
 
 
+def _no_password_message(member: Membership, actor: audit.Actor) -> str:
+    """Say who has no password and where a password is set (the person's own account page)."""
+    path = url_for("account.change_password") if has_request_context() else \
+        current_app.url_map.bind("localhost").build("account.change_password")  # command line
+    page = f"Your account → Password ({path})"
+    if member.account_id == actor.account_id:
+        return f"You have no password, so could not sign in if the IdP fails. Set one under {page} first."
+    return (f"{member.account.email} has no password, so could not sign in if the IdP fails. "
+            f"They can set one themselves, once signed in (through SSO), under {page}.")
+
+
 def set_break_glass(member: Membership, on: bool, actor: audit.Actor) -> bool:
     """Mark or unmark a member as a break-glass administrator; return whether it changed."""
     if member.is_break_glass == on:
@@ -129,8 +140,7 @@ def set_break_glass(member: Membership, on: bool, actor: audit.Actor) -> bool:
             raise ServiceError(f"{member.account.email} is deactivated and cannot be a "
                                "break-glass administrator.")
         if not member.account.password_hash:
-            raise ServiceError(f"{member.account.email} has no password, so could not sign in "
-                               "if the IdP fails. Set a password first.")
+            raise ServiceError(_no_password_message(member, actor))
         if IAM_MANAGE not in roles.effective_permissions(member):
             raise ServiceError(f"{member.account.email} does not hold the Identity & Access "
                                "Management permission, so could not turn SSO off in an "

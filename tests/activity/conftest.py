@@ -102,7 +102,8 @@ def add_activity(app: Flask) -> AddActivity:
             row = ProvisioningActivity(
                 organisation_id=org.id if org else None, time=when, method=method,
                 path=f"/scim/v2/{org.key if org else 'x'}{path}", resource_type=resource_type,
-                status=status, duration_ms=3, client=client, token_valid=status != 401,
+                status=status, duration_ms=3, client=client,
+                token_valid=fields.pop("token_valid", status != 401),
                 **fields)
             db.session.add(row)
             db.session.commit()

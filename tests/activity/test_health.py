@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Organisation
+from portal.models import Organisation, ProvisioningActivity, ScimIncident
 from portal.services.scim_health import (
     FAILING,
+    HEALTH_WINDOW,
     HEALTHY,
     NONE,
     ROTATED,
     Health,
     connection_health,
     failing_threshold,
+    failure_clause,
+    is_failure,
 )
+from portal.services.scim_notices import breaks_provisioning
 from tests.activity.conftest import AddActivity, ScimOrg, backdate_token
 
 NOW = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 def _health(app: Flask, org: Organisation, now: datetime = NOW) -> Health:
@@ -141,3 +149,115 @@ def test_health_is_per_organisation(app: Flask, scim_org: ScimOrg, add_activity:
     other = factory.org("Globex")
     add_activity(other, at=_at(42), status=401)
     assert _health(app, scim_org.org).state == NONE
+
+
+def _failing_by_the_notices(app: Flask, org: Organisation) -> bool:
+    """Return whether the incident notices would call the latest requests failing."""
+    with app.app_context():
+        recent = db.session.scalars(
+            select(ProvisioningActivity).where(ProvisioningActivity.organisation_id == org.id)
+            .order_by(ProvisioningActivity.id.desc()).limit(HEALTH_WINDOW)).all()
+        failures = sum(breaks_provisioning(r.status, r.token_valid) for r in recent)
+        return breaks_provisioning(recent[0].status, recent[0].token_valid) and \
+            failures >= failing_threshold(len(recent))
+
+
+@pytest.mark.parametrize("status", [404, 409, 412])
+def test_lookups_and_conflicts_do_not_degrade_the_badge(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity, status: int
+) -> None:
+    backdate_token(app, scim_org.org, NOW - timedelta(days=30))
+    add_activity(scim_org.org, at=_at(10))
+    for minute in range(20, 40):  # a whole window of them
+        add_activity(scim_org.org, at=_at(minute), status=status)
+    health = _health(app, scim_org.org)
+    assert health.state == HEALTHY and health.failures == 0 and health.window == HEALTH_WINDOW
+    assert _failing_by_the_notices(app, scim_org.org) is False  # the notices agree
+
+
+@pytest.mark.parametrize("status", [500, 503, 403, 400, 405, 413])
+def test_server_errors_and_setup_refusals_still_degrade_the_badge(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity, status: int
+) -> None:
+    backdate_token(app, scim_org.org, NOW - timedelta(days=30))
+    add_activity(scim_org.org, at=_at(10))
+    for minute in range(20, 25):
+        add_activity(scim_org.org, at=_at(minute), status=status)
+    health = _health(app, scim_org.org)
+    assert health.state == FAILING and (health.failures, health.window) == (5, 6)
+    assert health.since == _at(20)
+    assert _failing_by_the_notices(app, scim_org.org) is True  # the notices agree
+
+
+def test_a_lookup_between_failures_ends_the_failing_streak(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity
+) -> None:
+    backdate_token(app, scim_org.org, NOW - timedelta(days=30))
+    for minute in (10, 11, 12):
+        add_activity(scim_org.org, at=_at(minute), status=500)
+    add_activity(scim_org.org, at=_at(20), status=404)  # the connection worked here
+    for minute in (30, 31):
+        add_activity(scim_org.org, at=_at(minute), status=500)
+    health = _health(app, scim_org.org)
+    assert health.state == FAILING and health.since == _at(30) and health.failures == 5
+
+
+def test_a_refused_token_fails_the_badge_even_once_rate_limited_but_notifies_nobody(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity
+) -> None:
+    for minute in range(30, 35):
+        add_activity(scim_org.org, at=_at(minute), status=401)
+    add_activity(scim_org.org, at=_at(36), status=429, token_valid=False)
+    health = _health(app, scim_org.org)
+    assert health.state == FAILING and health.failures == 6
+    assert _failing_by_the_notices(app, scim_org.org) is False
+
+
+def test_a_lookup_with_the_new_token_ends_the_rotated_state(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity
+) -> None:
+    issued = backdate_token(app, scim_org.org, NOW - timedelta(minutes=10))
+    add_activity(scim_org.org, at=issued - timedelta(minutes=5))
+    add_activity(scim_org.org, at=issued + timedelta(minutes=1), status=404)
+    assert _health(app, scim_org.org, now=issued + timedelta(minutes=2)).state == HEALTHY
+
+
+def test_the_badge_and_the_notices_share_one_rule_in_python_and_in_sql(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity
+) -> None:
+    statuses = [200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429,
+                500, 501, 502, 503, 504, 599]
+    for status in statuses:
+        assert breaks_provisioning(status, True) == is_failure(status, True)
+        assert breaks_provisioning(status, False) is False  # never for an unauthenticated one
+        for token_valid in (True, False):
+            add_activity(scim_org.org, status=status, token_valid=token_valid)
+    with app.app_context():
+        rows = db.session.execute(
+            select(ProvisioningActivity.status, ProvisioningActivity.token_valid,
+                   failure_clause()).where(ProvisioningActivity.organisation_id ==
+                                           scim_org.org.id)).all()
+    assert len(rows) == 2 * len(statuses)
+    assert all(bool(in_sql) == is_failure(status, valid) for status, valid, in_sql in rows)
+    assert {(s, v) for s, v, f in rows if f} == {
+        *((s, v) for s in (400, 403, 405, 413, 500, 501, 502, 503, 504, 599)
+          for v in (True, False)), (401, False), (429, False)}
+
+
+def test_the_scim_screen_stays_healthy_through_real_lookups_and_conflicts_but_not_bad_filters(
+    app: Flask, admin_client: FlaskClient, scim_org: ScimOrg
+) -> None:
+    user = {"schemas": [USER], "userName": "alice@acme.example"}
+    statuses = [scim_org.call("GET", f"/Users/unknown-{i}").status_code for i in range(6)]
+    statuses += [scim_org.call("POST", "/Users", json=user).status_code for _ in range(6)]
+    assert statuses == [404] * 6 + [201] + [409] * 5
+    page = admin_client.get("/settings/iam/scim").get_data(as_text=True)
+    assert 'data-state="healthy"' in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ScimIncident)) == 0
+    for _ in range(4):
+        assert scim_org.call("GET", "/Users?filter=userName%20zz%20%22x%22").status_code == 400
+    page = admin_client.get("/settings/iam/scim").get_data(as_text=True)
+    assert 'data-state="failing"' in page and "invalid request (invalidFilter)" in page
+    with app.app_context():  # the notices saw the same failure
+        assert db.session.scalar(select(func.count()).select_from(ScimIncident)) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
@@ -231,3 +233,57 @@ def test_group_round_trips_and_excluded_members_are_not_returned(scim: Scim) -> 
     assert "members" not in slim and slim["displayName"] == "Engineering"
     listed = scim.get("/Groups?excludedAttributes=members").get_json(force=True)
     assert "members" not in listed["Resources"][0]
+
+
+def test_a_page_shows_the_same_timestamps_as_the_users_own_get(app: Flask, scim: Scim) -> None:
+    """A page reads meta times as SCIM text (serialize.ScimTime); a single GET formats datetimes."""
+    created = scim.create_user("ann@acme.example")
+    changed = scim.patch(f"/Users/{created['id']}", {"op": "replace", "path": "title",
+                                                      "value": "Guide"})
+    assert changed.status_code == 200
+    own = scim.get(f"/Users/{created['id']}").get_json(force=True)["meta"]
+    assert own["lastModified"] != own["created"]
+    for query in ("", '?filter=userName eq "ann@acme.example"', "?startIndex=1&count=5"):
+        listed = scim.get(f"/Users{query}").get_json(force=True)["Resources"][0]["meta"]
+        assert (listed["created"], listed["lastModified"]) == (own["created"], own["lastModified"])
+    with app.app_context():
+        member = scim.member(created["id"])
+        expected = member.updated_at.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    assert own["lastModified"] == expected
+    assert len(own["lastModified"]) == len("2026-11-28T12:34:56.123Z")
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("2026-11-28 12:34:56.123456", "2026-11-28T12:34:56.123Z"),  # SQLAlchemy's SQLite text
+    ("2026-11-28 12:34:56", "2026-11-28T12:34:56.000Z"),  # text without microseconds
+    ("2026-11-28T13:34:56.5+01:00", "2026-11-28T12:34:56.500Z"),  # text with an offset
+    (datetime(2026, 11, 28, 12, 34, 56, 999999, tzinfo=UTC), "2026-11-28T12:34:56.999Z"),
+    (datetime(2026, 11, 28, 12, 34, 56), "2026-11-28T12:34:56.000Z"),  # naive: stored as UTC
+    (None, None),
+])
+def test_scim_time_reads_every_stored_form_as_rfc3339_utc(stored: object, shown: str | None) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from scim_api.serialize import ScimTime
+
+    dialect = sqlite.dialect() if isinstance(stored, str) else postgresql.dialect()
+    assert ScimTime().process_result_value(stored, dialect) == shown
+
+
+def test_every_way_of_listing_a_user_shows_the_document_its_own_get_shows(scim: Scim) -> None:
+    """Pages read Users as positional rows; a single GET reads the loaded Membership."""
+    boss = scim.create_user("boss@acme.example", displayName="The Boss")
+    user = dict(FULL_USER)
+    user[ENTERPRISE] = {**FULL_USER[ENTERPRISE], "manager": {"value": boss["id"]}}
+    created = scim.create_user(user["userName"], **{k: v for k, v in user.items()
+                                                    if k != "userName"})
+    scim.create_group("Guides", members=[created["id"]])
+    own = scim.get(f"/Users/{created['id']}").get_json(force=True)
+    assert own["groups"][0]["display"] == "Guides"
+    assert own[ENTERPRISE]["manager"]["displayName"] == "The Boss"
+    for query in ('?filter=userName eq "Barbara.Jensen@acme.example"',  # prepared lookup
+                  '?filter=userName co "barbara"',  # any other filter
+                  "?startIndex=2&count=1",  # past the first page: related rows loaded apart
+                  "?sortBy=userName&count=1"):  # sorted
+        listed = scim.get(f"/Users{query}").get_json(force=True)["Resources"]
+        assert listed == [own], query

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Membership
-from portal.services import sso
+from portal.permissions import IT_ADMINISTRATOR
+from portal.services import roles, sso
 from tests.conftest import PASSWORD, Factory, csrf_from, login
 from tests.sso.conftest import SsoOrg, post_acs, scim_member
 
@@ -151,12 +152,60 @@ def test_break_glass_needs_a_password_and_the_iam_permission(
     assert "does not hold the Identity &amp; Access Management permission" in no_permission
     no_password = _post(client, "/settings/iam/sso/break-glass",
                         email="jane.doe@acme.example", break_glass="on")
-    assert "has no password" in no_password
+    assert "jane.doe@acme.example has no password" in no_password
+    assert "under Your account → Password (/account/password)" in no_password
     stranger = _post(client, "/settings/iam/sso/break-glass", email="nobody@else.example",
                      break_glass="on")
     assert "No member of this organisation has that email address." in stranger
     with app.app_context():
         assert sso.break_glass_admins(db.session.merge(sso_org.org)) == []
+
+
+def test_a_member_without_a_password_sets_one_after_sso_and_can_then_be_break_glass(
+    app: Flask, client: FlaskClient, sso_org: SsoOrg
+) -> None:
+    scim_member(app, sso_org.org, "jane.doe@acme.example")
+    with app.app_context():
+        member = db.session.scalar(select(Membership).where(
+            Membership.user_name_lower == "jane.doe@acme.example"))
+        assert member is not None
+        member.roles.append(roles.get_role(IT_ADMINISTRATOR))
+        db.session.commit()
+    login(client, sso_org.admin_email)
+    refused = _post(client, "/settings/iam/sso/break-glass", email="jane.doe@acme.example",
+                    break_glass="on")
+    assert "They can set one themselves, once signed in (through SSO), under Your account → " \
+        "Password (/account/password)." in refused
+    jane = app.test_client()
+    assert post_acs(jane, sso_org, sso_org.response("jane.doe@acme.example")).status_code == 302
+    page = jane.get("/account/password")
+    assert 'data-testid="no-password"' in page.get_data(as_text=True)
+    assert jane.post("/account/password", data={
+        "csrf_token": csrf_from(page.data), "new_password": "a long break-glass phrase",
+        "confirm_password": "a long break-glass phrase"}).status_code == 302
+    assert jane.get("/").status_code == 200  # the SSO session goes on
+    marked = _post(client, "/settings/iam/sso/break-glass", email="jane.doe@acme.example",
+                   break_glass="on")
+    assert "jane.doe@acme.example is now a break-glass administrator" in marked
+    assert login(app.test_client(), "jane.doe@acme.example",
+                 "a long break-glass phrase").status_code == 302
+
+
+def test_marking_oneself_without_a_password_points_to_ones_own_account_page(
+    app: Flask, client: FlaskClient, sso_org: SsoOrg
+) -> None:
+    scim_member(app, sso_org.org, "jane.doe@acme.example")
+    with app.app_context():
+        member = db.session.scalar(select(Membership).where(
+            Membership.user_name_lower == "jane.doe@acme.example"))
+        assert member is not None
+        member.roles.append(roles.get_role(IT_ADMINISTRATOR))
+        db.session.commit()
+    assert post_acs(client, sso_org, sso_org.response("jane.doe@acme.example")).status_code == 302
+    html = _post(client, "/settings/iam/sso/break-glass", email="jane.doe@acme.example",
+                 break_glass="on")
+    assert "You have no password, so could not sign in if the IdP fails. Set one under Your " \
+        "account → Password (/account/password) first." in html
 
 
 def test_cli_marks_and_unmarks_a_break_glass_admin(app: Flask, runner: object,
@@ -256,3 +305,13 @@ def test_sign_in_with_sso_lookups_are_rate_limited_per_address(
     blocked = client.post("/sso/", data={"identifier": sso_org.org.key, "csrf_token": token})
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
     assert b"data-auto-follow" not in blocked.data
+
+
+def test_cli_names_the_account_page_for_a_member_without_a_password(
+    app: Flask, runner: object, sso_org: SsoOrg
+) -> None:
+    scim_member(app, sso_org.org, "jane.doe@acme.example")
+    result = runner.invoke(args=["user", "break-glass", "--org", sso_org.org.key,  # type: ignore[attr-defined]
+                                 "--email", "jane.doe@acme.example"])
+    assert result.exit_code == 1 and "has no password" in result.output
+    assert "Your account → Password (/account/password)" in result.output
