@@ -5,7 +5,7 @@ userName), case-folded: a stored, indexed key kept by portal.models._keep_sort_n
 Existing rows are filled here with the same Python case-folding the models use.
 
 Revision ID: c3d8f1a2b9e4
-Revises: e7553ad1e6ad
+Revises: c3d8e1f0a7b2
 Create Date: 2026-11-29 02:20:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'c3d8f1a2b9e4'
-down_revision = 'e7553ad1e6ad'
+down_revision = 'c3d8e1f0a7b2'
 branch_labels = None
 depends_on = None
 
