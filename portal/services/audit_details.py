@@ -32,6 +32,8 @@ LABELS = {
 }
 # Every action code the services record (audit.record), as the screens name it.
 ACTION_LABELS = {
+    "account.password_set": "Password set",
+    "account.password_changed": "Password changed",
     "audit_log.exported": "Audit log exported",
     "group.created": "Group created",
     "group.updated": "Group updated",

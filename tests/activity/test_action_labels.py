@@ -9,9 +9,10 @@ from pathlib import Path
 from portal.services.audit_details import ACTION_LABELS, action_label
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE = re.compile(r"^(member|group|sso|scim|organisation|audit_log)\.[a-z_]+$")
+CODE = re.compile(r"^(account|member|group|sso|scim|organisation|audit_log)\.[a-z_]+$")
 # Strings of the same shape that are not audit actions: endpoints and column references.
-NOT_ACTIONS = {"sso.acs", "sso.login", "sso.start", "group.id", "organisation.id"}
+NOT_ACTIONS = {"sso.acs", "sso.login", "sso.start", "account.change_password", "account.id",
+               "group.id", "organisation.id"}
 
 
 def _codes_in_source() -> set[str]:
@@ -26,7 +27,8 @@ def _codes_in_source() -> set[str]:
 
 def test_every_action_code_in_the_source_has_a_label() -> None:
     codes = _codes_in_source()
-    assert {"member.deactivated", "group.role_mapped", "member.role_grant_expired"} <= codes
+    assert {"member.deactivated", "group.role_mapped", "member.role_grant_expired",
+            "account.password_changed"} <= codes
     assert sorted(codes - set(ACTION_LABELS)) == []
 
 
