@@ -173,7 +173,7 @@ def _first_members(org_id: int, limit: int) -> list[int]:
 def _insert_users(org_id: int, names: list[str]) -> list[int]:
     """Insert accounts, SCIM-managed memberships and their work email; return membership ids."""
     from portal.extensions import db
-    from portal.models import Account, MemberEmail, Membership
+    from portal.models import Account, MemberEmail, Membership, sort_name_for
 
     account_ids = list(db.session.scalars(
         insert(Account.__table__).returning(Account.__table__.c.id, sort_by_parameter_order=True),
@@ -184,7 +184,8 @@ def _insert_users(org_id: int, names: list[str]) -> list[int]:
         [{"organisation_id": org_id, "account_id": aid, "active": True, "source": "scim",
           "scim_managed": True, "user_name": n, "user_name_lower": n.lower(),
           "external_id": f"ext-{n}", "given_name": "Bench", "family_name": _display(n),
-          "name_formatted": f"Bench {_display(n)}", "display_name": f"Bench {_display(n)}"}
+          "name_formatted": f"Bench {_display(n)}", "display_name": f"Bench {_display(n)}",
+          "sort_name": sort_name_for(f"Bench {_display(n)}")}
          for aid, n in zip(account_ids, names, strict=True)]))
     db.session.execute(insert(MemberEmail.__table__), [
         {"membership_id": mid, "value": n, "value_lower": n.lower(), "type": "work",

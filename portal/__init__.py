@@ -64,6 +64,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(scim_bp)
     errors.register(app)
     security.register(app)
+    from portal.services.audit_details import action_label
+
+    app.add_template_filter(action_label, "action_label")  # every screen names actions alike
 
     from portal.cli import register as register_cli
 

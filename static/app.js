@@ -61,6 +61,22 @@
     }
   });
 
+  // A form with data-confirm-select whose chosen <option> names a dialog (data-confirm-dialog)
+  // opens that dialog instead of submitting; the dialog's own form sends the confirmation.
+  // The server refuses the unconfirmed change too, so this only saves a round trip.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-confirm-select]")) { return; }
+    var option = form.querySelector("select option:checked");
+    var selector = option && option.getAttribute("data-confirm-dialog");
+    var dialog = selector && document.querySelector(selector);
+    if (!dialog || !dialog.showModal) { return; }
+    event.preventDefault();
+    event.stopImmediatePropagation();  // capture phase: htmx on the form never sees it
+    dialog._opener = event.submitter || form.querySelector("[type=submit]");
+    dialog.showModal();
+  }, true);
+
   // An open modal dialog keeps Tab inside itself: past the last control back to the first,
   // Shift+Tab before the first round to the last (the browser would move on to its own UI).
   var FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), " +

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, make_response, render_template, request
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from portal.permissions import PEOPLE_MANAGE, PEOPLE_VIEW
 from portal.security import current_membership
@@ -55,6 +56,16 @@ def render(page_template: str, fragment_template: str, status: int = 200,
 def _expires_in(until: datetime) -> str:
     """Say how long a time-boxed grant has left ("expires in 5 h")."""
     return role_grants.expires_in_words(until)
+
+
+@bp.app_template_filter("breakable")
+def _breakable(text: str | None) -> Markup:
+    """Let an e-mail address wrap after its @ and before a dot (<wbr>), nowhere else; other
+    text is left to wrap at its spaces and hyphens."""
+    safe = str(escape(text or ""))
+    if "@" not in safe:
+        return Markup(safe)
+    return Markup(safe.replace("@", "@<wbr>").replace(".", "<wbr>."))
 
 
 @bp.app_context_processor

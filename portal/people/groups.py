@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
@@ -43,23 +45,38 @@ def _role_form() -> RoleForm:
     return RoleForm().set_roles(roles.all_roles())
 
 
-def _members_page(group: Group) -> directory.Page[directory.PersonRow]:
+def _members_cursor() -> dict[str, str]:
+    """Return the members page being shown (after/before), so a mapping change keeps it.
+
+    A mapping form sends the members table's current cursor (hx-include, or the query
+    string of its action without JavaScript); a GET carries it in the query string.
+    """
+    source = request.form if {"after", "before"} & set(request.form) else request.args
+    return {key: source[key] for key in ("after", "before") if source.get(key)}
+
+
+def _members_page(group: Group, cursor: dict[str, str]) -> directory.Page[directory.PersonRow]:
     return directory.list_people(org_id(), directory.PeopleFilter(group_id=group.id),
-                                 after=request.args.get("after"),
-                                 before=request.args.get("before"),
+                                 after=cursor.get("after"), before=cursor.get("before"),
                                  size=page_size("GROUP_MEMBERS_PAGE_SIZE", 25))
 
 
 def _detail(group: Group, *, status: int = 200, mapping_error: str | None = None,
+            confirm_role: Role | None = None,
             fragment: str = "groups/detail.html") -> Response:
     """Render the group's page, or one of its sections for HTMX."""
     events = directory.history(org_id(), group.public_id)
+    all_roles = roles.all_roles()
+    cursor = _members_cursor()
     return render(
         "groups/detail.html", fragment, status,
-        group=group, mapped=group_roles.mapped_roles(group), members=_members_page(group),
-        events=events, details=audit_details.readable(org_id(), events), role_form=_role_form(),
-        mapping_error=mapping_error, sources=directory.SOURCE_LABELS,
-        status_labels=directory.STATUS_LABELS,
+        group=group, mapped=group_roles.mapped_roles(group),
+        members=_members_page(group, cursor), members_cursor=cursor,
+        events=events, details=audit_details.readable(org_id(), events),
+        role_form=RoleForm().set_roles(all_roles),
+        confirm_roles=[r for r in all_roles if group_roles.needs_confirmation(r)],
+        mapping_error=mapping_error, confirm_role=confirm_role,
+        sources=directory.SOURCE_LABELS, status_labels=directory.STATUS_LABELS,
     )
 
 
@@ -75,17 +92,19 @@ def _after_mapping_change(group: Group, message: str) -> Response:
         # The members' roles and the history changed too: they come along out of band.
         return _detail(group, fragment="groups/_mapping_change.html")
     flash(message, "success")
-    return redirect(url_for("groups.detail", public_id=group.public_id))
+    cursor: dict[str, Any] = _members_cursor()
+    return redirect(url_for("groups.detail", public_id=group.public_id, **cursor))
 
 
-def _refused(group: Group, message: str) -> Response:
-    return _detail(group, status=422, mapping_error=message, fragment="groups/_mappings.html")
+def _refused(group: Group, message: str, confirm_role: Role | None = None) -> Response:
+    return _detail(group, status=422, mapping_error=message, confirm_role=confirm_role,
+                   fragment="groups/_mappings.html")
 
 
 @groups_bp.route("/<public_id>/roles", methods=["POST"])
 @require_permission(PEOPLE_MANAGE)
 def map_role(public_id: str) -> Response:
-    """Map the group to a role: its members hold the role while they are in the group."""
+    """Map the group to a role: its members hold it while in the group (IAM roles: confirmed)."""
     group = _group(public_id)
     form = _role_form()
     if not form.validate_on_submit():
@@ -95,7 +114,10 @@ def map_role(public_id: str) -> Response:
     try:
         changed = group_roles.map_group(
             group, role, actor(),
-            granter_permissions=roles.permanent_permissions(current_membership()))
+            granter_permissions=roles.permanent_permissions(current_membership()),
+            confirmed=request.form.get("confirm") == "yes")
+    except group_roles.ConfirmationRequired as exc:
+        return _refused(group, str(exc), confirm_role=role)
     except ServiceError as exc:
         return _refused(group, str(exc))
     return _after_mapping_change(group, f"Members of {group.display_name} now hold {role.name}."

@@ -1,7 +1,8 @@
-"""Audit event details in words, for the screens: names for ids, times as the page shows them.
+"""Audit events in words, for the screens: what happened, names for ids, times as shown.
 
-The stored details (and the CSV export) keep the raw, machine-readable values; this only
-decides how the audit log and the person/group history display them, so both say the same.
+The stored action codes and details (and the CSV export) keep the raw, machine-readable
+values; this only decides how the audit log and the person/group history display them,
+so every screen says the same (and still shows the code, which auditors search by).
 """
 
 from __future__ import annotations
@@ -29,6 +30,47 @@ LABELS = {
     "manager_id": "Manager", "user_name": "userName", "sso_url": "SSO URL",
     "idp": "IdP", "ok": "Test passed",
 }
+# Every action code the services record (audit.record), as the screens name it.
+ACTION_LABELS = {
+    "account.password_set": "Password set",
+    "account.password_changed": "Password changed",
+    "audit_log.exported": "Audit log exported",
+    "group.created": "Group created",
+    "group.updated": "Group updated",
+    "group.deleted": "Group deleted",
+    "group.members_added": "Members added to the group",
+    "group.members_removed": "Members removed from the group",
+    "group.role_mapped": "Group mapped to a role",
+    "group.role_unmapped": "Group unmapped from a role",
+    "member.added": "Person added",
+    "member.provisioned": "Person provisioned by the identity provider",
+    "member.adopted": "Existing person taken over by the identity provider",
+    "member.relinked": "Person re-linked by the identity provider",
+    "member.updated": "Person updated by the identity provider",
+    "member.profile_updated": "Profile edited",
+    "member.deactivated": "Person deactivated",
+    "member.reactivated": "Person reactivated",
+    "member.deprovisioned": "Person deleted by the identity provider",
+    "member.role_granted": "Role given",
+    "member.role_revoked": "Role taken away",
+    "member.role_granted_until": "Role given until a set time",
+    "member.role_grant_ended": "Time-boxed role ended early",
+    "member.role_grant_expired": "Time-boxed role expired",
+    "member.break_glass_set": "Break-glass access given",
+    "member.break_glass_cleared": "Break-glass access removed",
+    "organisation.created": "Organisation created",
+    "scim.rollout_released": "SCIM released to the organisation",
+    "scim.rollout_withdrawn": "SCIM withdrawn from the organisation",
+    "scim.token_generated": "SCIM token generated",
+    "scim.token_rotated": "SCIM token rotated",
+    "sso.configured": "Single sign-on set up",
+    "sso.updated": "Single sign-on settings changed",
+    "sso.enforced": "Single sign-on made mandatory",
+    "sso.enforcement_lifted": "Single sign-on no longer mandatory",
+    "sso.tested": "Single sign-on tested",
+    "sso.signed_in": "Signed in with single sign-on",
+    "sso.sign_in_refused": "Single sign-on sign-in refused",
+}
 # Keys whose id lists name members of the organisation, and keys that list attribute names.
 MEMBER_LISTS = ("members",)
 FIELD_LISTS = ("changed", "fields")
@@ -50,6 +92,13 @@ def label_for(key: str) -> str:
         return LABELS[key]
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).replace("_", " ").strip().lower()
     return words[:1].upper() + words[1:]
+
+
+def action_label(code: str) -> str:
+    """Return an action code in words ("member.deactivated" → "Person deactivated")."""
+    if code in ACTION_LABELS:
+        return ACTION_LABELS[code]
+    return label_for(code.replace(".", " "))  # a code recorded by an older version
 
 
 def _moment(value: str) -> datetime | None:

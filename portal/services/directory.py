@@ -1,7 +1,8 @@
 """Read-only queries behind the People and Groups screens, scoped to one organisation.
 
-Lists are keyset-paginated on an indexed, per-organisation unique key
-(membership.user_name_lower, group.display_name_lower), and everything a page
+Lists are keyset-paginated on an indexed, per-organisation key: people by what the list
+shows (membership.sort_name, the label case-folded, ties broken by id), groups by
+group.display_name_lower (unique per organisation); everything a page
 shows about its rows (groups, roles, counts) is loaded with one query per kind,
 so a page costs the same number of statements at 10 members or 100,000.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, contains_eager
 
 from portal.extensions import db
@@ -110,6 +111,22 @@ def _keyset(stmt: Select[Any], key: InstrumentedAttribute[str], cursor_key: str 
     return rows, more
 
 
+def _keyset_people(stmt: Select[Any], cursor: tuple[str, int] | None, backwards: bool,
+                   size: int) -> tuple[list[Membership], bool]:
+    """Fetch one page of members by (sort_name, id) after (or before) the cursor row."""
+    key = tuple_(Membership.sort_name, Membership.id)
+    if cursor is not None:
+        stmt = stmt.where(key < tuple_(*cursor) if backwards else key > tuple_(*cursor))
+    order = ((Membership.sort_name.desc(), Membership.id.desc()) if backwards
+             else (Membership.sort_name.asc(), Membership.id.asc()))
+    rows = list(db.session.scalars(stmt.order_by(*order).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    return rows, more
+
+
 def _page(rows: list[Any], more: bool, *, cursor_given: bool, backwards: bool,
           total: int, wrap: list[T]) -> Page[T]:
     if not rows:
@@ -144,6 +161,9 @@ def list_people(org_id: int, flt: PeopleFilter, *, after: str | None = None,
                 before: str | None = None, size: int = 50) -> Page[PersonRow]:
     """Return one page of the organisation's members with their groups and effective roles.
 
+    Sorted by what the list shows (the label, case-insensitively; ties by id), so the
+    order reads alphabetically and stays the same from page to page.
+
     A role held only through a time-boxed grant carries the grant's end, for the list
     to say when it expires.
     """
@@ -153,12 +173,14 @@ def list_people(org_id: int, flt: PeopleFilter, *, after: str | None = None,
         counted = counted.join(Account, Account.id == Membership.account_id)
     total = db.session.scalar(counted) or 0
     cursor = before or after
-    cursor_key = db.session.scalar(select(Membership.user_name_lower).where(
-        Membership.organisation_id == org_id, Membership.public_id == cursor)) if cursor else None
+    found = db.session.execute(select(Membership.sort_name, Membership.id).where(
+        Membership.organisation_id == org_id, Membership.public_id == cursor)).first() \
+        if cursor else None
+    cursor_key = (found[0], found[1]) if found is not None else None
     stmt = (select(Membership).join(Account, Account.id == Membership.account_id)
             .options(contains_eager(Membership.account)).where(*conditions))
     backwards = before is not None and cursor_key is not None
-    members, more = _keyset(stmt, Membership.user_name_lower, cursor_key, backwards, size)
+    members, more = _keyset_people(stmt, cursor_key, backwards, size)
     ids = [m.id for m in members]
     groups = groups_by_member(org_id, ids)
     roles = held_roles_for(ids)

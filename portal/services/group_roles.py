@@ -6,9 +6,14 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Group, GroupMember, GroupRoleMapping, Organisation, Role
+from portal.permissions import IAM_MANAGE
 from portal.services import audit
-from portal.services.errors import NotFound
+from portal.services.errors import NotFound, ServiceError
 from portal.services.roles import ensure_iam_admin_remains, ensure_may_grant
+
+
+class ConfirmationRequired(ServiceError):
+    """The mapping hands out IAM management and was not explicitly confirmed."""
 
 
 def find_group(org: Organisation, display_name: str) -> Group:
@@ -42,12 +47,29 @@ def _member_count(group: Group) -> int:
     ) or 0
 
 
+def needs_confirmation(role: Role) -> bool:
+    """Return whether mapping a group to the role must be confirmed (it grants IAM management)."""
+    return IAM_MANAGE in (role.permissions or [])
+
+
 def map_group(group: Group, role: Role, actor: audit.Actor, *,
-              granter_permissions: frozenset[str] | None = None) -> bool:
-    """Map the group to the role; return False if it already was."""
+              granter_permissions: frozenset[str] | None = None,
+              confirmed: bool | None = None) -> bool:
+    """Map the group to the role; return False if it already was.
+
+    A role granting IAM management needs `confirmed`; None is the command line, where
+    the operator named the role explicitly.
+    """
     ensure_may_grant(role, granter_permissions)
     if db.session.get(GroupRoleMapping, (group.id, role.id)) is not None:
         return False
+    if confirmed is False and needs_confirmation(role):
+        count = _member_count(group)
+        raise ConfirmationRequired(
+            f"Mapping {group.display_name} to {role.name} lets its {count:,} "
+            f"{'member' if count == 1 else 'members'}, and everyone your identity provider adds "
+            "to it later, manage Identity & Access Management. Confirm to go ahead; nothing "
+            "was changed.")
     db.session.add(GroupRoleMapping(group_id=group.id, role_id=role.id))
     db.session.flush()
     audit.record(actor, "group.role_mapped", group.organisation, target_type="group",

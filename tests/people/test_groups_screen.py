@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Group, GroupRoleMapping, Organisation
+from portal.models import AuditEvent, Group, GroupRoleMapping, Organisation, Role
 from portal.permissions import ADMINISTRATOR, IT_ADMINISTRATOR, MEMBER
 from portal.services import audit, roles
 from tests.conftest import Factory, csrf_from, login
@@ -82,7 +82,7 @@ def test_mapping_a_role_on_the_group_page_gives_its_members_the_role(
     it = directory.group(acme, "IT", members=[ann])
     token = csrf_from(admin_client.get(f"/groups/{it}").data)
     response = admin_client.post(f"/groups/{it}/roles", headers={"HX-Request": "true"},
-                                 data={"csrf_token": token,
+                                 data={"csrf_token": token, "confirm": "yes",
                                        "role_id": _role_id(app, IT_ADMINISTRATOR)})
     assert response.status_code == 200
     assert response.data.startswith(b'<section class="card" id="group-mappings"')
@@ -121,7 +121,7 @@ def test_mapping_a_role_over_htmx_updates_the_members_roles_in_the_same_response
     token = csrf_from(page.encode())
     role_id = _role_id(app, IT_ADMINISTRATOR)
     mapped = admin_client.post(f"/groups/{it}/roles", headers={"HX-Request": "true"},
-                               data={"csrf_token": token, "role_id": role_id})
+                               data={"csrf_token": token, "role_id": role_id, "confirm": "yes"})
     html = mapped.get_data(as_text=True)
     assert mapped.status_code == 200 and html.startswith('<section class="card" id="group-mappings"')
     assert _member_roles(html) == {ann: [IT_ADMINISTRATOR], ben: [IT_ADMINISTRATOR]}
@@ -198,3 +198,90 @@ def test_group_history_names_members_and_shortens_long_lists(
             f"Ann Lee, {gone}, m3, m4, m5 … (+4 more)</div>") in history
     assert ann not in history.split('data-key="members"')[1].split("</div>")[0]
     assert "Okta SCIM" in html
+
+
+def _mappings(app: Flask, group_public_id: str) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(
+            select(Role.name).join(GroupRoleMapping, GroupRoleMapping.role_id == Role.id)
+            .join(Group, Group.id == GroupRoleMapping.group_id)
+            .where(Group.public_id == group_public_id)))
+
+
+def test_mapping_to_the_iam_role_needs_an_explicit_confirmation_or_changes_nothing(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    ann = directory.scim_member(acme, "ann@acme.example")
+    it = directory.group(acme, "IT", members=[ann])
+    page = admin_client.get(f"/groups/{it}").get_data(as_text=True)
+    role_id = _role_id(app, IT_ADMINISTRATOR)
+    # The page offers the dialog for that role (app.js opens it instead of submitting).
+    assert f'<option value="{role_id}" data-confirm-dialog="#map-confirm-{role_id}">' in page
+    assert f'<dialog id="map-confirm-{role_id}" class="confirm-dialog"' in page
+    token = csrf_from(page.encode())
+    for headers, confirm in (({"HX-Request": "true"}, None), ({}, None), ({}, "no")):
+        data = {"csrf_token": token, "role_id": role_id}
+        if confirm is not None:
+            data["confirm"] = confirm
+        refused = admin_client.post(f"/groups/{it}/roles", headers=headers, data=data)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 422
+        assert "Mapping IT to IT Administrator lets its 1 member" in html
+        assert "nothing was changed" in html and 'data-testid="mapping-error"' in html
+        # The refusal offers the confirmation right there (also without JavaScript).
+        inline = html.split('data-testid="map-confirm"')[1]
+        assert '<input type="hidden" name="confirm" value="yes">' in inline
+        assert _mappings(app, it) == [] and directory.roles_of(ann) == set()
+    assert refused.headers.get("HX-Reswap") is None  # the whole page, without HTMX
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "group.role_mapped")) is None
+    confirmed = admin_client.post(f"/groups/{it}/roles", headers={"HX-Request": "true"},
+                                  data={"csrf_token": token, "role_id": role_id, "confirm": "yes"})
+    assert confirmed.status_code == 200
+    assert _mappings(app, it) == [IT_ADMINISTRATOR]
+    assert directory.roles_of(ann) == {IT_ADMINISTRATOR}
+    # Roles without the IAM permission need no confirmation.
+    plain = admin_client.post(f"/groups/{it}/roles", data={"csrf_token": token,
+                                                          "role_id": _role_id(app, MEMBER)})
+    assert plain.status_code == 302 and sorted(_mappings(app, it)) == [IT_ADMINISTRATOR, MEMBER]
+
+
+def test_a_mapping_change_keeps_the_members_table_on_the_page_shown(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    app.config["GROUP_MEMBERS_PAGE_SIZE"] = 2
+    people = [directory.scim_member(acme, f"u{i}@acme.example", password=None) for i in range(5)]
+    it = directory.group(acme, "IT", members=people)
+    page = admin_client.get(f"/groups/{it}").get_data(as_text=True)
+    token = csrf_from(page.encode())
+    nxt = re.search(r'rel="next" href="([^"]+)"', page)[1].replace("&amp;", "&")
+    cursor = nxt.split("after=")[1]
+    second = admin_client.get(nxt, headers={"HX-Request": "true"}).get_data(as_text=True)
+    shown = re.findall(r'<tr data-member="([^"]+)">', second)
+    assert shown == people[2:4]
+    # The fragment carries its page for the mapping forms (hx-include="#group-members-page").
+    assert f'<input type="hidden" name="after" value="{cursor}">' in second
+    assert 'hx-include="#group-members-page"' in page
+    role_id = _role_id(app, MEMBER)
+    mapped = admin_client.post(f"/groups/{it}/roles", headers={"HX-Request": "true"},
+                               data={"csrf_token": token, "role_id": role_id, "after": cursor,
+                                     "before": ""})
+    assert mapped.status_code == 200
+    assert list(_member_roles(mapped.get_data(as_text=True))) == people[2:4]
+    assert directory.roles_of(people[2]) == {MEMBER}
+    unmapped = admin_client.post(f"/groups/{it}/roles/{role_id}/unmap",
+                                 headers={"HX-Request": "true"},
+                                 data={"csrf_token": token, "after": cursor, "before": ""})
+    assert list(_member_roles(unmapped.get_data(as_text=True))) == people[2:4]
+    # The table's own (empty) cursor wins over a stale one in the URL: page 1 stays page 1.
+    first = admin_client.post(f"/groups/{it}/roles?after={cursor}",
+                              headers={"HX-Request": "true"},
+                              data={"csrf_token": token, "role_id": role_id, "after": ""})
+    assert list(_member_roles(first.get_data(as_text=True))) == people[:2]
+    # Without JavaScript the form's action carries the page, and so does the redirect.
+    no_js = admin_client.get(f"/groups/{it}?after={cursor}").get_data(as_text=True)
+    assert f'action="/groups/{it}/roles?after={cursor}"' in no_js
+    plain = admin_client.post(f"/groups/{it}/roles/{role_id}/unmap?after={cursor}",
+                              data={"csrf_token": token})
+    assert plain.status_code == 302 and plain.headers["Location"] == f"/groups/{it}?after={cursor}"

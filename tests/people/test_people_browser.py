@@ -53,6 +53,7 @@ def test_mapping_a_group_gives_a_member_who_joins_it_the_role_on_the_people_scre
     page.wait_for_url(f"{live_server}/groups/{security}")
     page.select_option("#map-role", label="IT Administrator")
     page.click("button:has-text('Map role')")
+    page.click("dialog[open] button:has-text('Map to IT Administrator')")  # the confirmation
     page.locator('#group-mappings li[data-role="IT Administrator"]').wait_for()
     assert page.url == f"{live_server}/groups/{security}"  # swapped in place, no reload
     _shot(page, "group-detail-mapped")
@@ -136,6 +137,7 @@ def test_mapping_a_role_shows_the_members_new_roles_without_a_reload(
             .inner_text() == "none"
     page.select_option("#map-role", label="IT Administrator")
     page.click("button:has-text('Map role')")
+    page.click("dialog[open] button:has-text('Map to IT Administrator')")  # the confirmation
     page.locator('#group-mappings li[data-role="IT Administrator"]').wait_for()
     for member in (ann, ben):
         roles = page.locator(f'#group-members tr[data-member="{member}"] td').nth(3)

@@ -35,7 +35,8 @@ def test_list_shows_name_email_status_source_groups_roles_and_last_change(
     response = admin_client.get("/people/")
     assert response.status_code == 200
     row = _row(response.data, ann)
-    assert "Ann Lee" in row and "ann.lee@acme.example" in row
+    assert "Ann Lee" in row and "ann.lee@acme.example" in row.replace("<wbr>", "")
+    assert '<td class="cell-email">ann<wbr>.lee@<wbr>acme<wbr>.example</td>' in row
     assert 'data-status="active"' in row and 'data-source="scim"' in row
     assert row.index("Everyone") < row.index("IT Admins")
     assert '<span class="pill">IT Administrator</span>' in row
@@ -221,3 +222,58 @@ def test_members_of_other_organisations_never_appear(
     # Another organisation's id as a cursor is ignored: the first page, not a peek at Globex.
     first_page = _rows(admin_client.get("/people/").data)
     assert _rows(admin_client.get(f"/people/?after={foreign}").data) == first_page
+
+
+def _walk(client: FlaskClient, url: str | None) -> list[list[str]]:
+    pages: list[list[str]] = []
+    while url:
+        html = client.get(url).data.decode()
+        pages.append(_rows(html.encode()))
+        nxt = re.search(r'rel="next" href="([^"]+)"', html)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+    return pages
+
+
+def test_people_are_sorted_by_the_name_shown_case_insensitively_the_same_on_every_page(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    app.config["PEOPLE_PAGE_SIZE"] = 2
+    # userName order (a, b, c, d, e, f) is nearly the reverse of the names shown.
+    zoe = directory.scim_member(acme, "a@acme.example", display_name="Zoe Adams", password=None)
+    sam_1 = directory.scim_member(acme, "b@acme.example", display_name="sam Lee", password=None)
+    sam_2 = directory.scim_member(acme, "c@acme.example", display_name="Sam Lee", password=None)
+    mia = directory.scim_member(acme, "d@acme.example", display_name="Mia  Ortiz", password=None)
+    ann = directory.scim_member(acme, "e@acme.example", display_name="ann Berg", password=None)
+    # No display name: the list shows the userName, and sorts by it too.
+    bare = directory.scim_member(acme, "Karl@acme.example", password=None)
+    expected = [ann, bare, mia, sam_1, sam_2, zoe]  # equal names: the older row first
+    pages = _walk(admin_client, "/people/?source=scim")
+    assert [pid for page in pages for pid in page] == expected
+    assert [len(page) for page in pages] == [2, 2, 2]
+    # Walking back from the last page meets the same rows in the same order.
+    html = admin_client.get(f"/people/?source=scim&before={zoe}").data.decode()
+    assert _rows(html.encode()) == [sam_1, sam_2]
+    back = re.search(r'rel="prev" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert _rows(admin_client.get(back).data) == [bare, mia]
+    # The group members table is the same list, sorted alike.
+    security = directory.group(acme, "Security", members=[zoe, bare, ann])
+    assert _rows(admin_client.get(f"/groups/{security}").data) == [ann, bare, zoe]
+
+
+def test_a_rename_moves_the_person_to_their_new_place_in_the_list(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    from portal.extensions import db
+    from portal.models import Account, Membership
+
+    bea = directory.scim_member(acme, "bea@acme.example", display_name="Bea", password=None)
+    carl = directory.scim_member(acme, "carl@acme.example", display_name="Carl", password=None)
+    dora = directory.scim_member(acme, "dora@acme.example", password=None)
+    assert _rows(admin_client.get("/people/?source=scim").data) == [bea, carl, dora]
+    with app.app_context():
+        member = db.session.query(Membership).filter_by(public_id=carl).one()
+        member.display_name = "Aaron Carl"
+        # Dora has no display name of her own: her account's name is what the list shows.
+        db.session.query(Account).filter_by(email="dora@acme.example").one().display_name = "Al"
+        db.session.commit()
+    assert _rows(admin_client.get("/people/?source=scim").data) == [carl, dora, bea]

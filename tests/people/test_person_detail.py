@@ -235,3 +235,32 @@ def test_history_and_audit_log_show_the_same_readable_details(
         shown = re.sub(r"<[^>]+>", "", cells)  # the words a reader sees
         assert "Yes" in shown and not re.search(r"\b(True|true|False|false)\b", shown)
         assert "2026-03-02T" not in shown and ann not in shown
+
+
+def test_history_audit_log_and_group_history_name_actions_in_words_and_keep_the_code(
+    app: Flask, admin_client: FlaskClient, acme: Organisation, directory: Directory
+) -> None:
+    from portal.services import audit
+
+    ann = directory.scim_member(acme, "ann@acme.example", display_name="Ann Lee")
+    staff = directory.group(acme, "Staff", members=[ann])
+    with app.app_context():
+        org = db.session.get(Organisation, acme.id)
+        audit.record(audit.Actor("Okta SCIM"), "member.deactivated", org, target_type="member",
+                     target_id=ann, target_label="ann@acme.example")
+        audit.record(audit.Actor("Okta SCIM"), "group.members_removed", org, target_type="group",
+                     target_id=staff, target_label="Staff", details={"count": 1, "members": [ann]})
+        db.session.commit()
+    person = admin_client.get(f"/people/{ann}").get_data(as_text=True)
+    group = admin_client.get(f"/groups/{staff}").get_data(as_text=True)
+    log = admin_client.get("/settings/audit").get_data(as_text=True)
+    for html, code, words in ((person, "member.deactivated", "Person deactivated"),
+                              (log, "member.deactivated", "Person deactivated"),
+                              (group, "group.members_removed", "Members removed from the group"),
+                              (log, "group.members_removed", "Members removed from the group")):
+        cells = re.findall(r'<td class="cell-action">(.*?)</td>', html, re.S)
+        cell = next(c for c in cells if f'title="{code}"' in c)
+        assert f'<span class="action-label" title="{code}">{words}</span>' in cell
+        assert re.sub(r"<[^>]+>", "", cell.split("<br>")[1]) == code  # the code, underneath
+    # The action filter offers the words too, and still filters by the code.
+    assert '<option value="member.deactivated" >Person deactivated (member.deactivated)' in log

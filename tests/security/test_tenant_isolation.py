@@ -189,12 +189,13 @@ def test_switching_organisation_moves_people_and_groups_to_the_new_scope(
     globex = Organisation(id=other_scim.org_id, name="Globex")
     factory.member(globex, "it-admin@acme.example", IT_ADMINISTRATOR)  # an admin in both
     login(client, "it-admin@acme.example")
-    assert "ann@acme.example" in client.get("/people/").get_data(as_text=True)
+    # The list lets e-mails wrap at <wbr>; compare the text a reader sees.
+    assert "ann@acme.example" in client.get("/people/").get_data(as_text=True).replace("<wbr>", "")
     assert client.get(f"/people/{two_orgs['boss']}").status_code == 404
     token = csrf_from(client.get("/").data)
     client.post("/switch-organisation", data={"organisation_id": str(other_scim.org_id),
                                               "csrf_token": token})
-    people = client.get("/people/").get_data(as_text=True)
+    people = client.get("/people/").get_data(as_text=True).replace("<wbr>", "")
     assert "boss@globex.example" in people and "ann@acme.example" not in people
     assert client.get(f"/people/{two_orgs['boss']}").status_code == 200
     for url in (f"/people/{two_orgs['mine']}", f"/groups/{two_orgs['ours']}"):
