@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from portal import clock
+from portal import clock, scim_tally
 from portal.extensions import db
 
 
@@ -333,6 +333,21 @@ def _keep_sort_names(session: Session, _context: Any, _instances: Any) -> None:
         name = member.display_name or (account.display_name if account else "") \
             or member.user_name or ""
         member.sort_name = sort_name_for(name)
+
+
+class ScimUserTally(db.Model):  # type: ignore[name-defined]
+    """Live SCIM Users of an organisation, in slots kept by triggers (portal.scim_tally)."""
+
+    __tablename__ = "scim_user_tally"
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    live: Mapped[int] = mapped_column(Integer, default=0)
+
+
+scim_tally.install(db.metadata)
 
 
 class MemberEmail(db.Model):  # type: ignore[name-defined]

@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 
 from portal.extensions import core_rows, db
-from portal.models import Group, Membership, OrgScope
+from portal.models import Group, Membership, OrgScope, ScimUserTally
 from portal.prepared import Prepared
 from portal.services.scim_groups import SCIM_GROUP_ROWS
 from portal.services.scim_users import SCIM_USER_ROWS
@@ -108,6 +108,7 @@ class _Source:
     id_column: Any
     params: dict[str, Any]
     reusable: bool = False  # `query` is built once (values are parameters): cache around it
+    tallied: bool = False  # every live SCIM User: the total is kept in scim_user_tally
 
 
 # Only the columns a User document shows are read for a page.
@@ -143,7 +144,8 @@ def _source(resource: str, base: Select[Any], id_column: Any, org: OrgScope,
             q: ListQuery) -> _Source:
     params: dict[str, Any] = {"org_id": org.id}
     if not q.filter:
-        return _Source(resource, base, id_column, params, reusable=True)
+        return _Source(resource, base, id_column, params, reusable=True,
+                       tallied=resource == "User")
     parsed = parse_filter(q.filter)
     lookup_eq = equality_filter(resource.lower(), parsed)
     if lookup_eq is not None:
@@ -168,7 +170,15 @@ def _counted(source: _Source) -> Select[Any]:
     return source.query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
 
 
+# The unfiltered list's total, kept by triggers (portal.scim_tally): at most 16 rows to add
+# up, where counting the rows took ~4 ms at 100,000 Users.
+_LIVE_USERS = Prepared(select(func.coalesce(func.sum(ScimUserTally.live), 0))
+                       .where(ScimUserTally.organisation_id == bindparam("org_id")))
+
+
 def _total(source: _Source) -> int:
+    if source.tallied:
+        return int(_LIVE_USERS.rows(source.params)[0][0])
     if source.reusable:
         counted = _BUILT.get("count", source.query, lambda: Prepared(_counted(source)))
         return int(counted.rows(source.params)[0][0] or 0)
