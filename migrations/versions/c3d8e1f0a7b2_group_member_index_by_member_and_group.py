@@ -2,8 +2,8 @@
 
 A User's groups are read on every page of Users, in group order. With the index on
 membership_id alone, SQLite read each row from the table and sorted them in a temporary
-B-tree per User (about half of a page of 100's time); with group_id in the index they come
-in order from the index alone. The index still serves the foreign key's cascade.
+B-tree per User (~4% of a page of 100's SQL); with group_id in the index they come in
+order from the index alone. The index still serves the foreign key's cascade.
 
 Revision ID: c3d8e1f0a7b2
 Revises: e7553ad1e6ad
