@@ -93,9 +93,9 @@ def _raw_body(req: Request, status: int) -> bytes | None:
     return req.get_data(cache=True)
 
 
-def _request_body(raw: bytes | None, secrets: tuple[str, ...]) -> Any:
+def _request_body(req: Request, raw: bytes | None, secrets: tuple[str, ...]) -> Any:
     if raw is None:
-        return {"truncated": True, "bytes": request.content_length,
+        return {"truncated": True, "bytes": req.content_length,
                 "note": "larger than accepted; not stored"}
     return scrub_body(raw, secrets=secrets)
 
@@ -167,7 +167,7 @@ def describe(response: Response) -> dict[str, Any]:
             row["resource_id"] = scrub_text(answer["id"])[:64]
         effect = _effect(status, req.method)
         row["effect"] = effect.replace("\x00", "") if effect else None
-        row["request_body"] = _request_body(raw, secrets)
+        row["request_body"] = _request_body(req, raw, secrets)
     except Exception:  # the record must be written even if the request was odd
         log.exception("could not fully describe SCIM request %s %s", req.method, row["path"])
     return row

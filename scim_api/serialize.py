@@ -44,7 +44,9 @@ def timestamp(moment: datetime | str) -> str:
     """Return an RFC 3339 UTC timestamp (a `ScimTime` column already is one)."""
     if isinstance(moment, str):
         return moment
-    if moment.tzinfo is not UTC:
+    if moment.tzinfo is None:  # stored times are UTC (portal.models.UTCDateTime)
+        moment = moment.replace(tzinfo=UTC)
+    elif moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
@@ -71,9 +73,8 @@ class ScimTime(TypeDecorator[str]):
         if isinstance(value, str):
             if len(value) == 26 and value[10] == " " and value[19] == ".":
                 return f"{value[:10]}T{value[11:23]}Z"
-            moment = datetime.fromisoformat(value)
-            return timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-        return timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+            return timestamp(datetime.fromisoformat(value))
+        return timestamp(value)
 
 
 def scim_time(column: ColumnElement[Any]) -> ColumnElement[str]:
