@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the application; no side effects beyond the instance folder."""
-    app = Flask(
+    from portal.flask_app import PortalFlask
+
+    app = PortalFlask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),

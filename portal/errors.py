@@ -9,6 +9,8 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from portal.flask_app import current_request
+
 log = logging.getLogger(__name__)
 
 TITLES = {
@@ -31,7 +33,7 @@ _BARE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 def is_scim_request() -> bool:
     """Return whether the request is addressed to the SCIM API."""
-    return request.path.startswith("/scim/")
+    return current_request().path.startswith("/scim/")
 
 
 def render_error(status: int, message: str | None = None) -> Response:

@@ -29,6 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from portal import write_queue
 from portal.extensions import db, login_manager
+from portal.flask_app import current_request, request_globals
 from portal.models import Account, Membership
 from portal.navigation import IT_SETTINGS_NAV
 from portal.services import accounts, roles
@@ -65,11 +66,14 @@ login_manager.login_message_category = "info"
 
 def _load_membership() -> Response | None:
     """Put the current organisation membership and permissions on `g` for portal requests."""
-    g.membership = None
-    g.permissions = frozenset()
-    g.memberships = []
-    if request.blueprint == "scim" or request.endpoint == "static" or (
-            request.endpoint is None and request.path.startswith("/scim/")):
+    # Read unproxied (portal.flask_app): every SCIM request passes here.
+    ctx_g = request_globals()
+    ctx_g.membership = None
+    ctx_g.permissions = frozenset()
+    ctx_g.memberships = []
+    req = current_request()
+    if req.blueprint == "scim" or req.endpoint == "static" or (
+            req.endpoint is None and req.path.startswith("/scim/")):
         return None  # an unknown portal URL still loads the shell for its 404 page
     if not current_user.is_authenticated:
         return None
@@ -144,12 +148,12 @@ def record_regardless(write: Callable[[Response], None]) -> None:
     A failed request's own changes are rolled back first, so a record written
     this way (e.g. the provisioning activity log) never carries a half-done change.
     """
-    g.setdefault("regardless_writes", []).append(write)
+    request_globals().setdefault("regardless_writes", []).append(write)
 
 
 def _finish_transaction(response: Response) -> Response:
     """Commit the request's one transaction if it succeeded, roll it back otherwise."""
-    writes: list[Callable[[Response], None]] = g.get("regardless_writes", [])
+    writes: list[Callable[[Response], None]] = request_globals().get("regardless_writes", [])
     try:
         if response.status_code >= 400:
             db.session.rollback()
@@ -213,11 +217,12 @@ def _security_headers(response: Response) -> Response:
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "same-origin"
-    if request.blueprint == "scim":
+    req = current_request()
+    if req.blueprint == "scim":
         return response  # JSON for IdPs: no frames, scripts or HTMX fragments
     headers["Content-Security-Policy"] = CSP
     headers["X-Frame-Options"] = "DENY"
-    if request.environ.get("HTTP_HX_REQUEST") is not None or response.vary:
+    if req.environ.get("HTTP_HX_REQUEST") is not None or response.vary:
         response.vary.add("HX-Request")
     return response
 

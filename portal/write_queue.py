@@ -26,6 +26,8 @@ import threading
 
 from flask import g
 
+from portal.flask_app import request_globals
+
 
 class _Turn:
     """One request's place in the queue: an open lock file, held or being waited for."""
@@ -111,6 +113,6 @@ def wait_for_turn(database: str | None, timeout: float) -> bool:
 
 def end_turn() -> None:
     """Let the next writer in (after the commit or rollback); harmless when not queued."""
-    turn: _Turn | None = g.pop("sqlite_write_turn", None)
+    turn: _Turn | None = request_globals().pop("sqlite_write_turn", None)
     if turn is not None:
         turn.give_back()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask.sansio.blueprints import BlueprintSetupState
 
+from portal.flask_app import current_request
 from portal.security import query_has_nul, serialise_writes
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<org_key>")
@@ -32,8 +33,9 @@ def _refuse_nul_in_query() -> None:
 
 def _writes_in_order() -> None:
     """Run every SCIM write as one serial transaction (a search is a read, though it POSTs)."""
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not (
-            request.endpoint or "").endswith("_search"):
+    req = current_request()
+    if req.method in ("POST", "PUT", "PATCH", "DELETE") and not (
+            req.endpoint or "").endswith("_search"):
         serialise_writes()
 
 

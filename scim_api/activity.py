@@ -15,11 +15,12 @@ import logging
 from time import perf_counter
 from typing import Any
 
-from flask import Request, Response, current_app, g, request
+from flask import Request, Response, current_app
 from sqlalchemy import bindparam, func, insert, literal_column, select, true
 
 from portal.errors import is_scim_request
 from portal.extensions import db
+from portal.flask_app import current_request, request_globals
 from portal.models import Organisation, ProvisioningActivity, utcnow
 from portal.prepared import Prepared
 from portal.security import record_regardless
@@ -48,8 +49,9 @@ def start_recording() -> None:
     """Start timing a SCIM request and arrange for it to be recorded, whatever its outcome."""
     if not is_scim_request():
         return
-    g.scim_started = perf_counter()
-    g.scim_started_at = utcnow()
+    ctx_g = request_globals()
+    ctx_g.scim_started = perf_counter()
+    ctx_g.scim_started_at = utcnow()
     record_regardless(_write)
 
 
@@ -85,7 +87,7 @@ def _raw_body(req: Request, status: int) -> bytes | None:
     length = req.content_length
     if status == 413 or (length is not None and length > limit):
         return None
-    raw = g.get("scim_request_body")  # what the SCIM API read, if it read the body
+    raw = request_globals().get("scim_request_body")  # what the SCIM API read, if it read the body
     if raw is not None:
         return raw
     if not length and "chunked" not in req.environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -106,17 +108,19 @@ def _effect(status: int, method: str) -> str | None:
     words = noted_effects()
     if words:
         return "; ".join(words)
-    return effect_from_audit(g.get("audit_events", []))
+    return effect_from_audit(request_globals().get("audit_events", []))
 
 
 def describe(response: Response) -> dict[str, Any]:
     """Return the activity record (column values) for the current request and its response."""
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    # Read unproxied (portal.flask_app): every SCIM request is described.
+    req: Request = current_request()
+    ctx_g = request_globals()
     key, resource, resource_id = _path_parts(req)
     presented = _presented_token(req)
     status = response.status_code
     row: dict[str, Any] = {
-        "time": g.get("scim_started_at") or utcnow(),
+        "time": ctx_g.get("scim_started_at") or utcnow(),
         "method": req.method[:10],
         "path": scrub_text(req.path)[:1500],
         "resource_type": resource,
@@ -124,12 +128,12 @@ def describe(response: Response) -> dict[str, Any]:
         "status": status,
         "scim_type": None,
         "detail": None,
-        "duration_ms": int((perf_counter() - g.get("scim_started", perf_counter())) * 1000),
+        "duration_ms": int((perf_counter() - ctx_g.get("scim_started", perf_counter())) * 1000),
         "client": scrub_text(req.environ.get("HTTP_USER_AGENT", ""))[:300] or None,
         "effect": None,
         "request_body": None,
     }
-    authenticated = g.get("scim_org")  # set by the token check when the token was valid
+    authenticated = ctx_g.get("scim_org")  # set by the token check when the token was valid
     if isinstance(authenticated, scim_tokens.TokenOrganisation):
         row["organisation_id"], row["token_valid"] = authenticated.id, True
     else:
@@ -197,8 +201,9 @@ _INSERT_COMMITTING_EARLY = Prepared(insert(_ACTIVITY).from_select(
 
 def _write(response: Response) -> None:
     row = describe(response)
-    early = request.method in ("GET", "HEAD") or row["status"] >= 400
-    if early and db.session.get_bind().dialect.name == "postgresql":
+    early = row["method"] in ("GET", "HEAD") or row["status"] >= 400
+    # The transaction's own connection names the database (cheaper than asking for a bind).
+    if early and db.session.connection().dialect.name == "postgresql":
         _INSERT_COMMITTING_EARLY.rows(row)
     else:
         _INSERT.rows(row)

@@ -6,9 +6,10 @@ looked up by its digest (portal.services.scim_tokens) and never logged or echoed
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response
 
 from portal import ratelimit
+from portal.flask_app import current_request, request_globals
 from portal.security import record_regardless
 from portal.services import scim_tokens
 from portal.services.audit import Actor
@@ -28,7 +29,7 @@ DEFAULT_CLIENT = "identity provider"
 
 def presented_token() -> str | None:
     """Return the bearer token of the request, if it carries one."""
-    header = request.headers.get("Authorization", "")
+    header = current_request().environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -51,7 +52,9 @@ def scim_actor(user_agent: str | None) -> Actor:
 
 def authenticate(org_key: str | None = None) -> Response | None:
     """Refuse the request unless it carries the organisation's valid token (a before_request)."""
-    org_key = (request.view_args or {}).get("org_key", org_key) or ""
+    # Read unproxied (portal.flask_app): every SCIM request passes here.
+    req = current_request()
+    org_key = (req.view_args or {}).get("org_key", org_key) or ""
     token = presented_token()
     found = scim_tokens.verify_token(org_key, token) if token else None
     if found is None:
@@ -59,11 +62,13 @@ def authenticate(org_key: str | None = None) -> Response | None:
     org = found.organisation
     if not org.scim_released:
         return scim_error_response(403, NOT_RELEASED_DETAIL)
-    agent = client_name(request.headers.get("User-Agent"))
+    user_agent = req.environ.get("HTTP_USER_AGENT")
+    agent = client_name(user_agent)
     # Recorded even when the request then fails (a 409 still used the token).
     record_regardless(lambda response: scim_tokens.note_use(found, agent))
-    g.scim_org = org
-    g.scim_actor = scim_actor(request.headers.get("User-Agent"))
+    ctx_g = request_globals()
+    ctx_g.scim_org = org
+    ctx_g.scim_actor = scim_actor(user_agent)
     return None
 
 
@@ -87,11 +92,11 @@ def _refuse(org_key: str) -> Response:
 
 def current_org() -> TokenOrganisation:
     """Return the organisation the authenticated SCIM request acts for (id, key, name)."""
-    org: TokenOrganisation = g.scim_org
+    org: TokenOrganisation = request_globals().scim_org
     return org
 
 
 def current_actor() -> Actor:
     """Return the audit actor of the authenticated SCIM request."""
-    actor: Actor = g.scim_actor
+    actor: Actor = request_globals().scim_actor
     return actor

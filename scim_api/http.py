@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from flask import Response, current_app, g, request
 
+from portal.flask_app import request_globals
 from scim_api.errors import SCIM_CONTENT_TYPE, ScimError
 
 MAX_DEPTH = 32
@@ -138,14 +139,15 @@ def attribute_list(raw: Any, name: str) -> list[str]:
 
 def _query_args() -> tuple[dict[str, str], dict[str, str]]:
     """Return the query's parameters by exact name and by lowered name (first value wins)."""
-    found: tuple[dict[str, str], dict[str, str]] | None = g.get("scim_query_args")
+    ctx_g = request_globals()
+    found: tuple[dict[str, str], dict[str, str]] | None = ctx_g.get("scim_query_args")
     if found is None:  # built once a request: a list request asks for seven names
         exact: dict[str, str] = {}
         lowered: dict[str, str] = {}
         for key, item in request.args.items(multi=True):
             exact.setdefault(key, item)
             lowered.setdefault(key.lower(), item)
-        found = g.scim_query_args = (exact, lowered)
+        found = ctx_g.scim_query_args = (exact, lowered)
     return found
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from werkzeug.sansio.utils import get_current_url
 
 from portal.extensions import db
+from portal.flask_app import current_request
 from portal.models import ROLLOUT_PENDING, ROLLOUT_RELEASED, Organisation, utcnow
 from portal.services import audit
 from portal.services.errors import NotFound, ServiceError
@@ -60,13 +61,15 @@ DEFAULT_EXTERNAL_URL = "http://127.0.0.1:5000"
 
 def public_base_url() -> str:
     """Return where the portal is reached from outside: EXTERNAL_URL, else this request's host."""
-    from flask import current_app, has_request_context, request
+    from flask import current_app, has_request_context
 
     base: str | None = current_app.config.get("EXTERNAL_URL")
     if base:
         return base
-    return _host_url(request.scheme, request.host) if has_request_context() \
-        else DEFAULT_EXTERNAL_URL
+    if not has_request_context():
+        return DEFAULT_EXTERNAL_URL
+    req = current_request()
+    return _host_url(req.scheme, req.host)
 
 
 def scim_base_url(org: Organisation | TokenOrganisation) -> str:

@@ -16,6 +16,7 @@ from flask import g, has_app_context
 from sqlalchemy import Select, delete, func, or_, select
 
 from portal.extensions import db
+from portal.flask_app import request_globals
 from portal.models import AuditEvent, Organisation, ProvisioningActivity
 from portal.services.paging import newest_first
 
@@ -37,7 +38,7 @@ def note_effect(words: str) -> None:
 
 def noted_effects() -> list[str]:
     """Return the effects noted during the current request."""
-    return list(g.get("scim_effects", [])) if has_app_context() else []
+    return list(request_globals().get("scim_effects", ())) if has_app_context() else []
 
 
 def _members(event: AuditEvent, verb: str, preposition: str) -> str:
