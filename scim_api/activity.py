@@ -23,7 +23,7 @@ from portal.extensions import db
 from portal.flask_app import current_request, request_globals
 from portal.models import Organisation, ProvisioningActivity, utcnow
 from portal.prepared import Prepared
-from portal.security import record_regardless
+from portal.security import commit_sqlite_now, record_regardless, sqlite_idle
 from portal.services import scim_notices, scim_tokens
 from portal.services.provisioning_activity import effect_from_audit, note_effect, noted_effects
 from scim_api.scrub import TooManySecrets, body_secrets, scrub_body, scrub_query, scrub_text
@@ -202,9 +202,14 @@ _INSERT_COMMITTING_EARLY = Prepared(insert(_ACTIVITY).from_select(
 def _write(response: Response) -> None:
     row = describe(response)
     early = row["method"] in ("GET", "HEAD") or row["status"] >= 400
-    # The transaction's own connection names the database (cheaper than asking for a bind).
-    if early and db.session.connection().dialect.name == "postgresql":
+    connection = db.session.connection()
+    if early and connection.dialect.name == "postgresql":
         _INSERT_COMMITTING_EARLY.rows(row)
+    elif early and sqlite_idle(connection):
+        # The record of a read or a refusal is the transaction's only write so far: commit
+        # it at once, holding SQLite's one write lock for the insert alone.
+        _INSERT.rows(row)
+        commit_sqlite_now(connection)
     else:
         _INSERT.rows(row)
     # Only a request with the organisation's valid token can raise an alert: anyone who

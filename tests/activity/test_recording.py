@@ -264,6 +264,36 @@ def test_only_a_reads_record_lets_its_transaction_skip_the_wait_for_the_disk(
     assert in_force == ["off", "on"]  # a read's record; a change and its record wait
 
 
+@pytest.mark.sqlite_only
+def test_on_sqlite_a_reads_record_is_committed_at_once_a_changes_with_the_change(
+    app: Flask, scim_org: ScimOrg
+) -> None:
+    """SQLite's one write lock is held for a read's record alone, not until the request ends."""
+    pending_at_commit: list[bool] = []
+    # The token's first use also stamps its "last used" (once a minute): a second write.
+    assert scim_org.call("GET", "/Users").status_code == 200
+
+    def watch(conn: Any) -> None:  # the request's own commit, at its end
+        pending_at_commit.append(conn.connection.driver_connection.in_transaction)
+
+    with app.app_context():
+        event.listen(db.engine, "commit", watch)
+    try:
+        assert scim_org.call("GET", "/Users").status_code == 200
+        assert scim_org.call("GET", "/Users", token="dpms_scim_wrong").status_code == 401
+        assert scim_org.call("POST", "/Users", json={"userName": "ann@acme.example"}
+                             ).status_code == 201
+        assert scim_org.call("POST", "/Users", json={"userName": "ann@acme.example"}
+                             ).status_code == 409
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "commit", watch)
+    # The read and both refusals were already committed when the request committed; the
+    # create's record is still pending then, in one transaction with the new User.
+    assert pending_at_commit == [False, False, True, False]
+    assert [r.status for r in activity_rows(app)][-4:] == [200, 401, 201, 409]
+
+
 @pytest.mark.parametrize("key", ["%C3%A9", "%00", "caf%C3%A9%00"])
 def test_an_odd_organisation_key_with_a_valid_token_is_refused_and_recorded(
     app: Flask, scim_org: ScimOrg, key: str
@@ -291,3 +321,21 @@ def test_a_refused_token_is_logged_with_the_401_message_intact_and_the_token_now
     page = admin_client.get("/settings/iam/scim/activity").get_data(as_text=True)
     assert "Bearer &lt;token&gt;&#39; to this organisation" in page
     assert "[removed] to this" not in page
+
+
+@pytest.mark.sqlite_only
+def test_an_early_commit_that_fails_raises_sqlalchemys_error_for_the_request_to_answer(
+    app: Flask,
+) -> None:
+    """A failure of the record's own commit becomes a DBAPIError (answered 503), never a 500."""
+    from sqlalchemy.exc import DBAPIError
+
+    from portal.security import commit_sqlite_now, sqlite_idle
+
+    with app.app_context():
+        connection = db.session.connection()
+        assert sqlite_idle(connection)
+        connection.connection.dbapi_connection.close()  # the file is gone from under it
+        with pytest.raises(DBAPIError):
+            commit_sqlite_now(connection)
+        db.session.rollback()
