@@ -66,6 +66,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(scim_bp)
     errors.register(app)
     security.register(app)
+    # The SCIM API is authenticated by bearer token: the portal's CSRF, session and
+    # membership hooks are skipped for it (portal.flask_app).
+    app.skip_app_hooks(scim_bp.name, security.portal_only_hooks(app))
     from portal.services.audit_details import action_label
 
     app.add_template_filter(action_label, "action_label")  # every screen names actions alike

@@ -263,6 +263,15 @@ def query_has_nul() -> bool:
     return b"%00" in raw or b"\x00" in raw
 
 
+def portal_only_hooks(app: Flask) -> list[Callable[..., Any]]:
+    """Return the app-wide hooks that concern only the portal: CSRF, the remember-me cookie,
+    the membership loader and the form NUL check (SCIM requests skip them)."""
+    csrf_checks = [hook for hook in app.before_request_funcs.get(None, [])
+                   if getattr(hook, "__module__", "") == "flask_wtf.csrf"]
+    return [*csrf_checks, login_manager._update_remember_cookie, _refuse_nul_characters,
+            _load_membership]
+
+
 def _refuse_nul_characters() -> None:
     """Refuse a NUL character in a portal URL or form with 400: PostgreSQL cannot take one."""
     if request.blueprint == "scim":
