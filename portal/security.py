@@ -23,7 +23,7 @@ from flask import (
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
 from flask_login import current_user, logout_user
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -208,32 +208,6 @@ def serialise_writes() -> None:
         write_queue.wait_for_turn(connection.engine.url.database,
                                   current_app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def sqlite_idle(connection: Connection) -> bool:
-    """Return whether this is SQLite with no write begun in the transaction (False elsewhere)."""
-    if connection.dialect.name != "sqlite":
-        return False
-    driver = connection.connection.driver_connection
-    return driver is not None and not driver.in_transaction
-
-
-def commit_sqlite_now(connection: Connection) -> None:
-    """Commit the SQLite transaction's writes at once, not at the end of the request.
-
-    SQLite has one write lock per file, held from a transaction's first write to its
-    commit, and a second worker that finds it taken sleeps at least 1 ms (its busy
-    handler). A write that stands alone (the activity record of a read) is committed
-    straight after its statement: the lock is held ~30 µs rather than through the rest of
-    the request's teardown, and two workers collide half as often. The request's commit
-    then finds nothing left to do. Errors come back as SQLAlchemy's, like any statement's.
-    """
-    driver = connection.connection.dbapi_connection
-    assert driver is not None
-    try:
-        driver.commit()
-    except BaseException as exc:  # wrapped (OperationalError …), a lost connection invalidated
-        connection._handle_dbapi_exception(exc, "COMMIT", (), None, None)
 
 
 def _security_headers(response: Response) -> Response:

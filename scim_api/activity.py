@@ -18,12 +18,13 @@ from typing import Any
 from flask import Request, Response, current_app
 from sqlalchemy import bindparam, func, insert, literal_column, select, true
 
+from portal import write_queue
 from portal.errors import is_scim_request
 from portal.extensions import db
 from portal.flask_app import current_request, request_globals
 from portal.models import Organisation, ProvisioningActivity, utcnow
 from portal.prepared import Prepared
-from portal.security import commit_sqlite_now, record_regardless, sqlite_idle
+from portal.security import record_regardless
 from portal.services import scim_notices, scim_tokens
 from portal.services.provisioning_activity import effect_from_audit, note_effect, noted_effects
 from scim_api.scrub import TooManySecrets, body_secrets, scrub_body, scrub_query, scrub_text
@@ -205,11 +206,10 @@ def _write(response: Response) -> None:
     connection = db.session.connection()
     if early and connection.dialect.name == "postgresql":
         _INSERT_COMMITTING_EARLY.rows(row)
-    elif early and sqlite_idle(connection):
-        # The record of a read or a refusal is the transaction's only write so far: commit
-        # it at once, holding SQLite's one write lock for the insert alone.
-        _INSERT.rows(row)
-        commit_sqlite_now(connection)
+    elif early and write_queue.sqlite_idle(connection):
+        # The record of a read or a refusal is the transaction's only write so far: it
+        # takes SQLite's one write lock for the insert alone (portal.write_queue).
+        write_queue.write_alone(connection, lambda: _INSERT.rows(row))
     else:
         _INSERT.rows(row)
     # Only a request with the organisation's valid token can raise an alert: anyone who

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from typing import Any
 
 import pytest
@@ -324,18 +326,48 @@ def test_a_refused_token_is_logged_with_the_401_message_intact_and_the_token_now
 
 
 @pytest.mark.sqlite_only
-def test_an_early_commit_that_fails_raises_sqlalchemys_error_for_the_request_to_answer(
-    app: Flask,
+@pytest.mark.parametrize("held_for", [0.0003, 0.05])
+def test_a_lone_write_waits_for_the_lock_and_leaves_the_busy_timeout_as_it_was(
+    app: Flask, held_for: float
 ) -> None:
-    """A failure of the record's own commit becomes a DBAPIError (answered 503), never a 500."""
-    from sqlalchemy.exc import DBAPIError
+    """Another writer holds SQLite's lock briefly (quick tries) or longer (SQLite's wait)."""
+    from portal.write_queue import sqlite_idle, write_alone
 
-    from portal.security import commit_sqlite_now, sqlite_idle
-
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE lone (note TEXT)")
     with app.app_context():
         connection = db.session.connection()
-        assert sqlite_idle(connection)
+        driver = connection.connection.dbapi_connection
+        timeout_before = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+        assert timeout_before > 0 and sqlite_idle(connection)
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(held_for, lambda: other.execute("COMMIT"))
+        release.start()
+        write_alone(connection, lambda: connection.exec_driver_sql(
+            "INSERT INTO lone VALUES ('written alone')"))
+        release.join()
+        assert sqlite_idle(connection)  # committed at once
+        assert driver.execute("PRAGMA busy_timeout").fetchone()[0] == timeout_before
+        db.session.rollback()  # nothing left to undo: the write stands
+    assert other.execute("SELECT note FROM lone").fetchall() == [("written alone",)]
+    other.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_lone_write_that_cannot_begin_raises_sqlalchemys_error_for_the_request_to_answer(
+    app: Flask,
+) -> None:
+    """A failure to take the lock or commit becomes a DBAPIError (answered 503), never a 500."""
+    from sqlalchemy.exc import DBAPIError
+
+    from portal.write_queue import write_alone
+
+    written: list[bool] = []
+    with app.app_context():
+        connection = db.session.connection()
         connection.connection.dbapi_connection.close()  # the file is gone from under it
         with pytest.raises(DBAPIError):
-            commit_sqlite_now(connection)
+            write_alone(connection, lambda: written.append(True))
         db.session.rollback()
+    assert written == []
