@@ -142,18 +142,22 @@ def require_support_staff(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-def record_regardless(write: Callable[[Response], None]) -> None:
+def record_regardless(write: Callable[[Response], None], *, last: bool = False) -> None:
     """Run `write(response)` at the end of the request and commit it even if the request failed.
 
     A failed request's own changes are rolled back first, so a record written
     this way (e.g. the provisioning activity log) never carries a half-done change.
+    Writes run in the order registered; `last=True` ones after all the others.
     """
-    request_globals().setdefault("regardless_writes", []).append(write)
+    key = "regardless_writes_last" if last else "regardless_writes"
+    request_globals().setdefault(key, []).append(write)
 
 
 def _finish_transaction(response: Response) -> Response:
     """Commit the request's one transaction if it succeeded, roll it back otherwise."""
-    writes: list[Callable[[Response], None]] = request_globals().get("regardless_writes", [])
+    ctx_g = request_globals()
+    writes: list[Callable[[Response], None]] = [*ctx_g.get("regardless_writes", ()),
+                                                *ctx_g.get("regardless_writes_last", ())]
     try:
         if response.status_code >= 400:
             db.session.rollback()

@@ -53,7 +53,8 @@ def start_recording() -> None:
     ctx_g = request_globals()
     ctx_g.scim_started = perf_counter()
     ctx_g.scim_started_at = utcnow()
-    record_regardless(_write)
+    # Last: on SQLite a read's record may then be committed on its own (see _write).
+    record_regardless(_write, last=True)
 
 
 def _presented_token(req: Request) -> str:
@@ -201,21 +202,30 @@ _INSERT_COMMITTING_EARLY = Prepared(insert(_ACTIVITY).from_select(
 
 
 def _write(response: Response) -> None:
+    ctx_g = request_globals()
+    if ctx_g.get("scim_record_committed"):
+        # Committed on its own below, and the request's (empty) commit failed after it:
+        # one record per request, as the IdP's client saw it then.
+        return
     row = describe(response)
     early = row["method"] in ("GET", "HEAD") or row["status"] >= 400
+    # Only a request with the organisation's valid token can raise an alert: anyone who
+    # knows the URL can send a bad one (see portal.services.scim_notices).
+    alerting = row["organisation_id"] is not None and \
+        scim_notices.breaks_provisioning(row["status"], bool(row["token_valid"]))
     connection = db.session.connection()
     if early and connection.dialect.name == "postgresql":
         _INSERT_COMMITTING_EARLY.rows(row)
-    elif early and write_queue.sqlite_idle(connection):
-        # The record of a read or a refusal is the transaction's only write so far: it
-        # takes SQLite's one write lock for the insert alone (portal.write_queue).
+    elif early and not alerting and write_queue.sqlite_idle(connection):
+        # The record of a read or a refusal is the request's last write (registered last)
+        # and its only one: it takes SQLite's one write lock for the insert alone
+        # (portal.write_queue). An alert's incident and notifications, and a token's
+        # "last used", are written with the record in one transaction instead.
         write_queue.write_alone(connection, lambda: _INSERT.rows(row))
+        ctx_g.scim_record_committed = True
     else:
         _INSERT.rows(row)
-    # Only a request with the organisation's valid token can raise an alert: anyone who
-    # knows the URL can send a bad one (see portal.services.scim_notices).
-    if row["organisation_id"] is not None and \
-            scim_notices.breaks_provisioning(row["status"], bool(row["token_valid"])):
+    if alerting:
         org = db.session.get(Organisation, row["organisation_id"])
         if org is not None:
             scim_notices.notify_if_failing(org)

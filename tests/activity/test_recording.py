@@ -326,6 +326,59 @@ def test_a_refused_token_is_logged_with_the_401_message_intact_and_the_token_now
 
 
 @pytest.mark.sqlite_only
+def test_an_alerting_refusal_writes_its_record_incident_and_notices_in_one_transaction(
+    app: Flask, scim_org: ScimOrg, factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal that may raise an alert is not committed alone: the notices follow it."""
+    from portal.services import scim_notices
+
+    factory.it_admin(scim_org.org, "ada@acme.example")
+    assert scim_org.call("GET", "/Users").status_code == 200  # the token's "last used"
+    in_transaction: list[bool] = []
+    notify = scim_notices.notify_if_failing
+
+    def watched(org: Organisation) -> Any:
+        driver = db.session.connection().connection.driver_connection
+        in_transaction.append(driver.in_transaction)
+        return notify(org)
+
+    monkeypatch.setattr(scim_notices, "notify_if_failing", watched)
+    bad_filter = "/Users?filter=userName%20zz%20%22x%22"  # 400 invalidFilter: breaks it
+    statuses = [scim_org.call("GET", bad_filter).status_code for _ in range(3)]
+    assert statuses == [400, 400, 400]
+    assert in_transaction == [True, True, True]  # under the record's write lock
+    assert [r.status for r in activity_rows(app)][-3:] == [400, 400, 400]
+
+
+@pytest.mark.sqlite_only
+def test_a_read_whose_empty_commit_fails_after_its_record_keeps_one_record(
+    app: Flask, scim_org: ScimOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record committed on its own is not written twice when the request's commit fails."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    assert scim_org.call("GET", "/Users").status_code == 200  # the token's "last used"
+    before = len(activity_rows(app))
+    real_commit = Session.commit
+    calls: list[int] = []
+
+    def failing_once(self: Session) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+        real_commit(self)
+
+    monkeypatch.setattr(Session, "commit", failing_once)
+    response = scim_org.call("GET", "/Users")
+    monkeypatch.setattr(Session, "commit", real_commit)
+    assert response.status_code == 503
+    rows = activity_rows(app)
+    assert len(rows) == before + 1
+    assert rows[-1].status == 200  # committed before the failure, as it was then
+
+
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("held_for", [0.0003, 0.05])
 def test_a_lone_write_waits_for_the_lock_and_leaves_the_busy_timeout_as_it_was(
     app: Flask, held_for: float
