@@ -66,15 +66,15 @@ login_manager.login_message_category = "info"
 
 def _load_membership() -> Response | None:
     """Put the current organisation membership and permissions on `g` for portal requests."""
-    # Read unproxied (portal.flask_app): every SCIM request passes here.
     ctx_g = request_globals()
     ctx_g.membership = None
     ctx_g.permissions = frozenset()
     ctx_g.memberships = []
     req = current_request()
-    if req.blueprint == "scim" or req.endpoint == "static" or (
-            req.endpoint is None and req.path.startswith("/scim/")):
-        return None  # an unknown portal URL still loads the shell for its 404 page
+    # SCIM requests skip this hook (`portal_only_hooks`); an unknown /scim/ URL has no
+    # blueprint and gets here, while an unknown portal URL loads the shell for its 404 page.
+    if req.endpoint == "static" or (req.endpoint is None and req.path.startswith("/scim/")):
+        return None
     if not current_user.is_authenticated:
         return None
     usable = accounts.usable_memberships(current_user,
@@ -251,9 +251,10 @@ def portal_only_hooks(app: Flask) -> list[Callable[..., Any]]:
 
 
 def _refuse_nul_characters() -> None:
-    """Refuse a NUL character in a portal URL or form with 400: PostgreSQL cannot take one."""
-    if request.blueprint == "scim":
-        return  # the SCIM blueprint refuses it in its own error format
+    """Refuse a NUL character in a portal URL or form with 400: PostgreSQL cannot take one.
+
+    Not run for the SCIM blueprint (`portal_only_hooks`), which refuses it in its own format.
+    """
     form = (text for pair in request.form.items(multi=True) for text in pair)
     if "\x00" in request.path or query_has_nul() or any("\x00" in text for text in form):
         abort(400)

@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import g
 from sqlalchemy import Connection
 
 from portal.flask_app import request_globals
@@ -110,14 +109,15 @@ def wait_for_turn(database: str | None, timeout: float) -> bool:
     Held until `end_turn()` (called when the request's transaction ends). A request that
     already holds its turn keeps it.
     """
-    if g.get("sqlite_write_turn") is not None:
+    ctx_g = request_globals()
+    if ctx_g.get("sqlite_write_turn") is not None:
         return True
     path = lock_path(database)
     if path is None:
         return False
     turn = _Turn(path)
     if turn.take(timeout):
-        g.sqlite_write_turn = turn
+        ctx_g.sqlite_write_turn = turn
         return True
     turn.give_back()
     return False
