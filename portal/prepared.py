@@ -29,6 +29,7 @@ backends if a release changes them.
 
 from __future__ import annotations
 
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Executable
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
 from portal.extensions import db
@@ -116,7 +118,7 @@ class Prepared:
         """Run the statement in the request's transaction and return all its rows."""
         session = db.session()  # the request's Session itself: one registry lookup, not two
         session.flush()
-        connection = session.connection()
+        connection = session_connection(session)
         form = self._form(connection)
         if (form is None or connection._echo or connection._has_events
                 or connection.engine._has_events):
@@ -128,6 +130,27 @@ class Prepared:
         """Return the first row, or None."""
         found = self.rows(params)
         return found[0] if found else None
+
+
+def session_connection(session: Session) -> Connection:
+    """Return `session.connection()`, remembered for the rest of its transaction.
+
+    `Session.connection()` resolves the bind each time (Flask-SQLAlchemy's `get_bind`
+    looks up the app context and its engines): ~8 µs, four times a SCIM request.
+    """
+    transaction = session.get_transaction()
+    known = session.info.get(_CONNECTION_KEY)
+    if known is not None and transaction is not None and known[0]() is transaction \
+            and transaction.is_active and not known[1].closed:
+        return known[1]
+    connection = session.connection()
+    # A weak reference: the transaction refers to the session, which must not keep a
+    # cycle alive (a Session freed by the garbage collector instead of at once costs more).
+    session.info[_CONNECTION_KEY] = (weakref.ref(session.get_transaction()), connection)
+    return connection
+
+
+_CONNECTION_KEY = "prepared.connection"
 
 
 def _values(form: _Form, params: dict[str, Any]) -> Any:

@@ -32,6 +32,7 @@ from portal.extensions import db, login_manager
 from portal.flask_app import current_request, request_globals
 from portal.models import Account, Membership
 from portal.navigation import IT_SETTINGS_NAV
+from portal.prepared import session_connection
 from portal.services import accounts, roles
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -163,7 +164,7 @@ def _finish_transaction(response: Response) -> Response:
             db.session.rollback()
         for write in writes:
             write(response)
-        if response.status_code < 400 or writes:
+        if (response.status_code < 400 or writes) and not _nothing_to_commit():
             db.session.commit()
     except SQLAlchemyError as exc:
         db.session.rollback()
@@ -177,6 +178,24 @@ def _finish_transaction(response: Response) -> Response:
     finally:
         write_queue.end_turn()  # the transaction is over: the next writer may start
     return response
+
+
+def _nothing_to_commit() -> bool:
+    """Return whether the transaction has nothing to commit: no pending change, and no write
+    begun on SQLite (a read's activity record is committed on its own, write_queue).
+
+    Then the request's Session is just closed at teardown, as it would be after a commit:
+    the commit itself (flush, events, expiring what was loaded) costs ~15 µs of a ~450 µs
+    lookup.
+    """
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        return False
+    transaction = session.get_transaction()
+    if transaction is None:
+        return True
+    connection = session_connection(session)
+    return write_queue.sqlite_idle(connection)
 
 
 def _write_after_failed_commit(writes: list[Callable[[Response], None]],

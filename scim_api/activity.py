@@ -23,7 +23,7 @@ from portal.errors import is_scim_request
 from portal.extensions import db
 from portal.flask_app import current_request, request_globals
 from portal.models import Organisation, ProvisioningActivity, utcnow
-from portal.prepared import Prepared
+from portal.prepared import Prepared, session_connection
 from portal.security import record_regardless
 from portal.services import scim_notices, scim_tokens
 from portal.services.provisioning_activity import effect_from_audit, note_effect, noted_effects
@@ -213,7 +213,7 @@ def _write(response: Response) -> None:
     # knows the URL can send a bad one (see portal.services.scim_notices).
     alerting = row["organisation_id"] is not None and \
         scim_notices.breaks_provisioning(row["status"], bool(row["token_valid"]))
-    connection = db.session.connection()
+    connection = session_connection(db.session())
     if early and connection.dialect.name == "postgresql":
         _INSERT_COMMITTING_EARLY.rows(row)
     elif early and not alerting and write_queue.sqlite_idle(connection):

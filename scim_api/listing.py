@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, select
 
 from portal.extensions import core_rows, db
 from portal.models import Group, Membership, OrgScope, ScimUserTally
-from portal.prepared import Prepared
+from portal.prepared import Prepared, session_connection
 from portal.services.scim_groups import SCIM_GROUP_ROWS
 from portal.services.scim_users import SCIM_USER_ROWS
 from scim_api.errors import ScimError
@@ -195,7 +195,7 @@ def _page(source: _Source, q: ListQuery, offset: int, limit: int) -> list[Any]:
             # The first page (the IdP's lookup, an import's first request) reads emails and
             # groups in its own statement. Not past an OFFSET: the database would compute
             # them for every row it skips.
-            dialect = db.session.get_bind().dialect.name
+            dialect = session_connection(db.session()).dialect.name
             query = _BUILT.get(f"related {dialect}", source.query,
                                lambda: source.query.add_columns(*related_columns(dialect)))
         paged = _BUILT.get("page", query, lambda: Prepared(query.order_by(

@@ -129,3 +129,31 @@ def test_an_expanding_in_takes_the_engines_path(app: Flask) -> None:
                             "details": {}})
         assert [r[0] for r in many.rows({"actions": ["test.in", "other"]})] == ["test.in"]
         db.session.rollback()
+
+
+def test_the_sessions_connection_is_remembered_for_its_transaction_only(app: Flask) -> None:
+    import gc
+    import weakref
+
+    from portal.prepared import session_connection
+
+    with app.app_context():
+        session = db.session()
+        first = session_connection(session)
+        assert session_connection(session) is first is session.connection()
+        session.commit()  # a new transaction, and a connection from the pool again
+        second = session_connection(session)
+        assert second is session.connection() and not second.closed
+        assert first.closed
+        session.rollback()
+        assert session_connection(session) is session.connection()
+        # Remembering it makes no reference cycle: the Session is freed as soon as it is
+        # dropped, not later by the garbage collector.
+        gc.disable()
+        try:
+            alive = weakref.ref(session)
+            db.session.remove()
+            del session
+            assert alive() is None
+        finally:
+            gc.enable()

@@ -57,10 +57,18 @@ def probe(app: Flask) -> None:
                      target_label="bob@acme.example")
         return Response("{}", 200, content_type="application/scim+json")
 
+    def unflushed(org_key: str) -> Response:  # a read that leaves a change in the Session
+        org = db.session.scalar(select(Organisation).where(Organisation.key == org_key))
+        assert org is not None
+        db.session.add(Group(organisation_id=org.id, display_name="Late",
+                             display_name_lower="late"))
+        return Response("{}", 200, content_type="application/scim+json")
+
     for rule, view in (("Probe", create_group), ("Limited", limited),
                        ("LateConflict", late_conflict), ("Audited", audited)):
         app.add_url_rule(f"/scim/v2/<org_key>/{rule}", view.__name__, csrf.exempt(view),
                          methods=["POST"])
+    app.add_url_rule("/scim/v2/<org_key>/Unflushed", "unflushed", unflushed)
 
 
 def test_successful_request_is_recorded_with_its_effect(scim_org: ScimOrg, app: Flask,
@@ -290,10 +298,39 @@ def test_on_sqlite_a_reads_record_is_committed_at_once_a_changes_with_the_change
     finally:
         with app.app_context():
             event.remove(db.engine, "commit", watch)
-    # The read and both refusals were already committed when the request committed; the
-    # create's record is still pending then, in one transaction with the new User.
-    assert pending_at_commit == [False, False, True, False]
+    # The read's and both refusals' records were committed on their own, leaving those
+    # requests nothing to commit; the create's record is committed with the new User.
+    assert pending_at_commit == [True]
     assert [r.status for r in activity_rows(app)][-4:] == [200, 401, 201, 409]
+
+
+def test_a_request_commits_only_when_something_is_left_to_commit(
+    app: Flask, scim_org: ScimOrg, probe: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read whose record is already committed ends without a commit (SQLite); a change
+    still pending in the Session, even in a GET, is committed with the request."""
+    from sqlalchemy.orm import Session
+
+    assert scim_org.call("GET", "/Users").status_code == 200  # the token's "last used"
+    real_commit = Session.commit
+    commits: list[str] = []
+
+    def counted(self: Session) -> None:
+        commits.append(request.path.rpartition("/")[2])
+        real_commit(self)
+
+    monkeypatch.setattr(Session, "commit", counted)
+    assert scim_org.call("GET", "/Users").status_code == 200
+    assert scim_org.call("GET", "/Users", token="dpms_scim_wrong").status_code == 401
+    assert scim_org.call("GET", "/Unflushed").status_code == 200
+    monkeypatch.setattr(Session, "commit", real_commit)
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+        assert db.session.scalar(select(Group.display_name)) == "Late"  # committed
+    # PostgreSQL keeps a read's record in the request's transaction: it always commits.
+    assert commits == (["Unflushed"] if sqlite else ["Users", "Users", "Unflushed"])
+    assert [(r.path.rpartition("/")[2], r.status) for r in activity_rows(app)][-3:] == [
+        ("Users", 200), ("Users", 401), ("Unflushed", 200)]
 
 
 @pytest.mark.parametrize("key", ["%C3%A9", "%00", "caf%C3%A9%00"])
@@ -358,6 +395,8 @@ def test_a_read_whose_empty_commit_fails_after_its_record_keeps_one_record(
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.orm import Session
 
+    from portal import security
+
     assert scim_org.call("GET", "/Users").status_code == 200  # the token's "last used"
     before = len(activity_rows(app))
     real_commit = Session.commit
@@ -370,6 +409,9 @@ def test_a_read_whose_empty_commit_fails_after_its_record_keeps_one_record(
         real_commit(self)
 
     monkeypatch.setattr(Session, "commit", failing_once)
+    # A read's transaction is left with nothing to commit and is not committed at all
+    # (portal.security._nothing_to_commit); when it is, and that fails:
+    monkeypatch.setattr(security, "_nothing_to_commit", lambda: False)
     response = scim_org.call("GET", "/Users")
     monkeypatch.setattr(Session, "commit", real_commit)
     assert response.status_code == 503
