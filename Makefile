@@ -32,6 +32,8 @@ run: demo
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy portal scim_api
 
 bench: install-dev
 	$(PY) -m bench $(BENCH_ARGS)

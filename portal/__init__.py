@@ -107,8 +107,9 @@ def _load_json(text: str | bytes) -> Any:
     The stdlib reads what orjson refuses and json.dumps may have written (NaN), and any
     text with a run of 20 digits: an IdP's huge integer is kept exact, never a float.
     """
-    pattern = _LONG_DIGITS if isinstance(text, str) else _LONG_DIGITS_BYTES
-    if pattern.search(text) is None:
+    long_digits = (_LONG_DIGITS.search(text) if isinstance(text, str)
+                   else _LONG_DIGITS_BYTES.search(text))
+    if long_digits is None:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -12,11 +12,11 @@ never fail output validation, and a page of 1,000 must stay cheap.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import BindParameter, ColumnElement, DateTime, String, bindparam, func, select, type_coerce
@@ -101,6 +101,7 @@ class UserParts:
 
 
 _EMAILS = MemberEmail.__table__
+_Triples = Iterable[tuple[int, str, str]]  # (id, public id, display name) rows
 _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 # Built once: the statements a page of Users or Groups runs, whatever its size.
 _EMAIL_ROWS = (  # only what a document shows
@@ -147,7 +148,8 @@ def _json_list(value: Any) -> list[Any]:
     if isinstance(value, str | bytes):
         # Strings, booleans as 0/1 and nothing else: orjson's one weakness, integers
         # beyond 64 bits (portal._load_json), cannot occur here.
-        return orjson.loads(value)  # type: ignore[no-any-return]
+        loaded: list[Any] = orjson.loads(value)
+        return loaded
     return value or []
 
 
@@ -215,7 +217,7 @@ def load_user_parts(members: Sequence[Any], projection: Projection) -> UserParts
             parts.groups = dict(by_member)
     manager_ids = {m.manager_id for m in members if m.manager_id is not None}
     if manager_ids and projection.wants("manager"):
-        rows = core_rows(_MANAGERS_OF, {"ids": sorted(manager_ids)})
+        rows = cast(_Triples, core_rows(_MANAGERS_OF, {"ids": sorted(manager_ids)}))
         parts.managers = {row_id: (public_id, name) for row_id, public_id, name in rows}
     return parts
 
@@ -324,7 +326,7 @@ def load_members(groups: Sequence[Any], projection: Projection) -> dict[int, lis
     """Load the members of these Groups in one query (nothing when members are excluded)."""
     if not groups or not projection.wants("members"):
         return {}
-    rows = core_rows(_MEMBERS_OF, {"ids": [g.id for g in groups]})
+    rows = cast(_Triples, core_rows(_MEMBERS_OF, {"ids": [g.id for g in groups]}))
     members: dict[int, list[Any]] = defaultdict(list)
     for group_id, public_id, name in rows:
         members[group_id].append((public_id, name))
