@@ -11,7 +11,7 @@ from flask import Response
 from portal import ratelimit
 from portal.flask_app import current_request, request_globals
 from portal.security import record_regardless
-from portal.services import scim_tokens
+from portal.services import scim_notices, scim_tokens
 from portal.services.audit import Actor
 from portal.services.scim_tokens import TokenOrganisation
 from scim_api.errors import scim_error_response
@@ -58,7 +58,7 @@ def authenticate(org_key: str | None = None) -> Response | None:
     token = presented_token()
     found = scim_tokens.verify_token(org_key, token) if token else None
     if found is None:
-        return _refuse(org_key)
+        return _refuse(org_key, token)
     org = found.organisation
     if not org.scim_released:
         return scim_error_response(403, NOT_RELEASED_DETAIL)
@@ -72,7 +72,7 @@ def authenticate(org_key: str | None = None) -> Response | None:
     return None
 
 
-def _refuse(org_key: str) -> Response:
+def _refuse(org_key: str, token: str | None = None) -> Response:
     """Answer a failed authentication: 401, or 429 once this client or URL failed too often.
 
     Only failures count, and they are checked after the token: a valid token is never
@@ -87,7 +87,20 @@ def _refuse(org_key: str) -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
     ratelimit.record_failure(*budgets)
-    return scim_error_response(401, UNAUTHORIZED_DETAIL)
+    replaced = scim_tokens.replaced_token(org_key, token) if token else None
+    if replaced is None:
+        return scim_error_response(401, UNAUTHORIZED_DETAIL)
+    # The IdP kept the old token after a rotation (or someone has a leaked one): say so,
+    # and warn the admins once. Written after the refusal's rollback, with its record.
+    actor = scim_actor(current_request().environ.get("HTTP_USER_AGENT"))
+    address = ratelimit.client_address()
+
+    def warn(response: Response) -> None:
+        scim_notices.replaced_token_in_use(replaced, actor, address)
+
+    record_regardless(warn)
+    return scim_error_response(401, scim_tokens.REPLACED_DETAIL.format(
+        when=f"{replaced.revoked_at:%Y-%m-%d %H:%M} UTC"))
 
 
 def current_org() -> TokenOrganisation:

@@ -63,6 +63,7 @@ ACTION_LABELS = {
     "scim.rollout_withdrawn": "SCIM withdrawn from the organisation",
     "scim.token_generated": "SCIM token generated",
     "scim.token_rotated": "SCIM token rotated",
+    "scim.replaced_token_used": "Replaced SCIM token still in use",
     "sso.configured": "Single sign-on set up",
     "sso.updated": "Single sign-on settings changed",
     "sso.enforced": "Single sign-on made mandatory",

@@ -147,6 +147,11 @@ def connection_health(org: Organisation, now: datetime | None = None) -> Health:
     last_ok = _last_good(org)
     token = scim_tokens.active_token(org)
     if last_ok is not None and token is not None and token.created_at > last_ok.time:
+        if latest.status == 401 and (latest.detail or "").startswith(
+                scim_tokens.REPLACED_PREFIX):
+            return Health(ROTATED, "Token rotated — the IdP still sends the replaced token "
+                                   f"(last at {clock(latest.time, now)}): paste the new one "
+                                   "into its provisioning settings")
         return Health(ROTATED, "Token rotated — waiting for the IdP to use the new token")
     failures = sum(1 for r in recent if is_failure(r.status, r.token_valid))
     if is_failure(latest.status, latest.token_valid) and \

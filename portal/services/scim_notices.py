@@ -1,6 +1,10 @@
 """Telling an organisation's IAM administrators about SCIM: failures and the release.
 
-(Token rotations are announced by portal.services.scim_setup.)
+(Token rotations are announced by portal.services.scim_setup. A request that still
+presents a replaced token is no failure of the IdP's setup by this rule — its token is
+not valid — but it is the one invalid token worth an alarm: the IdP was not updated after
+a rotation, or someone holds a leaked token. `replaced_token_in_use` says so once per
+replaced token, with an audit event.)
 
 What counts as broken provisioning: a request that carried the organisation's valid
 token and failed by `scim_health.is_failure`, the rule the health badge uses — a server
@@ -32,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.extensions import db
 from portal.models import (
     Account,
+    AuditEvent,
     Notification,
     Organisation,
     ProvisioningActivity,
@@ -39,7 +44,8 @@ from portal.models import (
     utcnow,
 )
 from portal.permissions import IAM_MANAGE
-from portal.services import notifications, roles, scim_health
+from portal.services import audit, notifications, roles, scim_health
+from portal.services.scim_tokens import ReplacedToken
 
 RECOVERY_RUN = scim_health.HEALTH_WINDOW
 REMIND_AFTER = timedelta(hours=24)
@@ -159,4 +165,33 @@ def scim_released(org: Organisation, marker: str) -> int:
         f"SCIM provisioning is now available for {org.name}: connect your identity provider.",
         _link("iam.scim"),
         f"scim-released:{org.id}:{marker}",
+    )
+
+
+REPLACED_TOKEN_USED = "scim.replaced_token_used"
+
+
+def replaced_token_in_use(token: ReplacedToken, actor: audit.Actor,
+                          address: str | None) -> int:
+    """Record and announce, once per replaced token, that a request still presents it."""
+    org = db.session.get(Organisation, token.organisation_id)
+    if org is None:
+        return 0
+    already = db.session.scalar(select(AuditEvent.id).where(
+        AuditEvent.organisation_id == org.id, AuditEvent.action == REPLACED_TOKEN_USED,
+        AuditEvent.target_id == str(token.id)).limit(1))
+    if already is not None:
+        return 0  # said once: every later request shows in the activity log
+    replaced_at = f"{token.revoked_at:%Y-%m-%d %H:%M} UTC"
+    audit.record(actor, REPLACED_TOKEN_USED, org, target_type="scim_token",
+                 target_id=str(token.id), target_label=token.hint,
+                 details={"replaced_at": replaced_at, "address": address})
+    return _tell_admins(
+        org,
+        f"A SCIM request to {org.name} used the token replaced on {replaced_at} "
+        f"({actor.label.removeprefix('SCIM: ')}, from {address or 'an unknown address'}). "
+        "It was refused. If that is your identity provider, paste the current token into "
+        "its provisioning settings; if not, someone else holds the old token.",
+        _link("iam.scim"),
+        f"scim-replaced-token:{token.id}",
     )

@@ -138,6 +138,45 @@ def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
     return VerifiedToken(token_id, org, last_used_at, last_used_agent)
 
 
+# How the SCIM API's refusal of a replaced token begins (its activity record's detail).
+REPLACED_DETAIL = (
+    "Authentication failed: this SCIM token was replaced on {when} and no longer works. "
+    "Paste the organisation's current token into your identity provider's provisioning "
+    "settings."
+)
+REPLACED_PREFIX = REPLACED_DETAIL.partition("{")[0]
+
+
+@dataclass(frozen=True)
+class ReplacedToken:
+    """A presented token that matched one this organisation replaced (rotated out)."""
+
+    id: int
+    organisation_id: int
+    hint: str
+    revoked_at: datetime
+
+
+def replaced_token(org_key: str, presented: str) -> ReplacedToken | None:
+    """Return the revoked token of this organisation the presented value matches, if any.
+
+    Asked only after a token failed (so never on a successful request): an IdP still
+    sending the old token after a rotation is told so, and its admins are warned.
+    """
+    if not presented or len(presented) > 512 or not org_key.isascii():
+        return None
+    row = db.session.execute(
+        select(ScimToken.id, ScimToken.organisation_id, ScimToken.hint, ScimToken.revoked_at,
+               ScimToken.digest, Organisation.key)
+        .join(Organisation, Organisation.id == ScimToken.organisation_id)
+        .where(ScimToken.digest == digest(presented), ScimToken.revoked_at.is_not(None))
+    ).first()
+    if row is None or not (hmac.compare_digest(row.digest, digest(presented))
+                           and hmac.compare_digest(row.key, org_key)):
+        return None
+    return ReplacedToken(row.id, row.organisation_id, row.hint, row.revoked_at)
+
+
 def note_use(token: VerifiedToken | ScimToken, user_agent: str | None) -> None:
     """Record when and by which client a token was last used (at most once a minute)."""
     now = utcnow()

@@ -131,6 +131,26 @@ def test_token_issued_after_the_last_success_is_rotated(app: Flask, scim_org: Sc
     assert health.line == "Token rotated — waiting for the IdP to use the new token"
 
 
+def test_rotated_state_says_when_the_idp_still_sends_the_replaced_token(
+    app: Flask, scim_org: ScimOrg
+) -> None:
+    from portal.services import scim_tokens
+    from portal.services.audit import CLI_ACTOR
+
+    assert scim_org.call("GET", "/Users").status_code == 200
+    with app.app_context():
+        scim_tokens.issue_token(db.session.get(Organisation, scim_org.org.id), CLI_ACTOR)
+        db.session.commit()
+    assert _health(app, scim_org.org).line == \
+        "Token rotated — waiting for the IdP to use the new token"
+    assert scim_org.call("GET", "/Users").status_code == 401  # the replaced token
+    health = _health(app, scim_org.org)
+    assert health.state == ROTATED and health.badge == "warn"
+    assert health.line.startswith("Token rotated — the IdP still sends the replaced token "
+                                  "(last at ")
+    assert health.line.endswith("): paste the new one into its provisioning settings")
+
+
 def test_rotated_state_ends_with_the_first_success_using_the_new_token(
     app: Flask, scim_org: ScimOrg, add_activity: AddActivity
 ) -> None:

@@ -195,3 +195,62 @@ def test_releasing_scim_tells_the_iam_admins_once(app: Flask, factory: Factory) 
     assert note.link == "/settings/iam/scim"
     assert (note.organisation_id, note.permission) == (org.id, IAM_MANAGE)
     assert _notes(app, "max@globex.example") == []
+
+
+def test_a_replaced_token_still_in_use_is_refused_with_the_reason_and_announced_once(
+    app: Flask, scim_org: ScimOrg, factory: Factory
+) -> None:
+    """After a rotation, the IdP (or whoever holds the old token) is told why, and the IAM
+    admins are warned once per replaced token, with an audit event."""
+    from portal.models import AuditEvent
+    from portal.services import scim_tokens
+
+    factory.it_admin(scim_org.org, "ada@acme.example")
+    factory.member(scim_org.org, "max@acme.example")
+    old = scim_org.token
+    with app.app_context():
+        org = db.session.get(Organisation, scim_org.org.id)
+        new = scim_tokens.issue_token(org, CLI_ACTOR).plaintext
+        db.session.commit()
+    refused = [scim_org.call("GET", "/Users", token=old) for _ in range(3)]  # Okta's agent
+    assert [r.status_code for r in refused] == [401, 401, 401]
+    detail = refused[0].get_json(force=True)["detail"]
+    assert detail.startswith("Authentication failed: this SCIM token was replaced on ")
+    assert "paste the organisation's current token" in detail.lower()
+    assert refused[0].headers["WWW-Authenticate"].startswith("Bearer")
+    [ada] = _notes(app, "ada@acme.example")
+    assert _notes(app, "max@acme.example") == []  # no IAM permission
+    assert ada.message.startswith("A SCIM request to Acme Corp used the token replaced on ")
+    assert "(Okta SCIM Client 1.0.0, from 127.0.0.1). It was refused." in ada.message
+    assert ada.link == "/settings/iam/scim"
+    with app.app_context():
+        events = list(db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "scim.replaced_token_used")))
+        assert [(e.organisation_id, e.actor_label, e.details["address"]) for e in events] == [
+            (scim_org.org.id, "SCIM: Okta SCIM Client 1.0.0", "127.0.0.1")]
+        assert old not in str(events[0].details) and old not in ada.message
+    assert _incidents(app) == []  # a refused token is no failure of the IdP's setup
+    # The current token works; an unknown token gets the plain refusal and no notice.
+    assert scim_org.call("GET", "/Users", token=new).status_code == 200
+    unknown = scim_org.call("GET", "/Users", token="dpms_scim_never-issued")
+    assert unknown.status_code == 401
+    assert "was replaced" not in unknown.get_json(force=True)["detail"]
+    assert len(_notes(app, "ada@acme.example")) == 1
+
+
+def test_a_replaced_token_of_another_organisation_gets_the_plain_refusal(
+    app: Flask, scim_org: ScimOrg, factory: Factory
+) -> None:
+    from portal.services import scim_tokens
+
+    factory.it_admin(scim_org.org, "ada@acme.example")
+    globex = factory.org("Globex")
+    with app.app_context():
+        first = scim_tokens.issue_token(db.session.get(Organisation, globex.id), CLI_ACTOR)
+        db.session.commit()
+        scim_tokens.issue_token(db.session.get(Organisation, globex.id), CLI_ACTOR)
+        db.session.commit()
+    response = scim_org.call("GET", "/Users", token=first.plaintext)  # Acme's URL
+    assert response.status_code == 401
+    assert "was replaced" not in response.get_json(force=True)["detail"]
+    assert _notes(app, "ada@acme.example") == []
