@@ -138,16 +138,25 @@ def session_connection(session: Session) -> Connection:
     `Session.connection()` resolves the bind each time (Flask-SQLAlchemy's `get_bind`
     looks up the app context and its engines): ~8 µs, four times a SCIM request.
     """
-    transaction = session.get_transaction()
-    known = session.info.get(_CONNECTION_KEY)
-    if known is not None and transaction is not None and known[0]() is transaction \
-            and transaction.is_active and not known[1].closed:
-        return known[1]
+    known = remembered_connection(session)
+    if known is not None:
+        return known
     connection = session.connection()
     # A weak reference: the transaction refers to the session, which must not keep a
     # cycle alive (a Session freed by the garbage collector instead of at once costs more).
     session.info[_CONNECTION_KEY] = (weakref.ref(session.get_transaction()), connection)
     return connection
+
+
+def remembered_connection(session: Session) -> Connection | None:
+    """Return the connection `session_connection` remembered for the current transaction."""
+    transaction = session.get_transaction()
+    known = session.info.get(_CONNECTION_KEY)
+    if known is not None and transaction is not None and known[0]() is transaction \
+            and transaction.is_active and not known[1].closed:
+        connection: Connection = known[1]
+        return connection
+    return None
 
 
 _CONNECTION_KEY = "prepared.connection"

@@ -32,7 +32,7 @@ from portal.extensions import db, login_manager
 from portal.flask_app import current_request, request_globals
 from portal.models import Account, Membership
 from portal.navigation import IT_SETTINGS_NAV
-from portal.prepared import session_connection
+from portal.prepared import remembered_connection, session_connection
 from portal.services import accounts, roles
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -191,10 +191,13 @@ def _nothing_to_commit() -> bool:
     session = db.session()
     if session.new or session.dirty or session.deleted:
         return False
-    transaction = session.get_transaction()
-    if transaction is None:
+    if session.get_transaction() is None:
         return True
-    connection = session_connection(session)
+    connection = remembered_connection(session)  # a SCIM request's, without asking again
+    if connection is None:
+        if session.get_bind().dialect.name != "sqlite":
+            return False  # never check a connection out just to learn it needs a commit
+        connection = session_connection(session)
     return write_queue.sqlite_idle(connection)
 
 

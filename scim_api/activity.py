@@ -214,7 +214,8 @@ def _write(response: Response) -> None:
     alerting = row["organisation_id"] is not None and \
         scim_notices.breaks_provisioning(row["status"], bool(row["token_valid"]))
     connection = session_connection(db.session())
-    if early and connection.dialect.name == "postgresql":
+    if early and connection.dialect.name == "postgresql" and not ctx_g.get("audit_events"):
+        # (An audited refusal, a replaced token's first use, waits for the disk.)
         _INSERT_COMMITTING_EARLY.rows(row)
     elif early and not alerting and write_queue.sqlite_idle(connection):
         # The record of a read or a refusal is the request's last write (registered last)

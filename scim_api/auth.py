@@ -6,15 +6,21 @@ looked up by its digest (portal.services.scim_tokens) and never logged or echoed
 
 from __future__ import annotations
 
+import logging
+
 from flask import Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal import ratelimit
+from portal.extensions import db
 from portal.flask_app import current_request, request_globals
 from portal.security import record_regardless
 from portal.services import scim_notices, scim_tokens
 from portal.services.audit import Actor
 from portal.services.scim_tokens import TokenOrganisation
 from scim_api.errors import scim_error_response
+
+log = logging.getLogger(__name__)
 
 UNAUTHORIZED_DETAIL = (
     "Authentication failed: send the organisation's SCIM token as 'Authorization: Bearer "
@@ -92,11 +98,19 @@ def _refuse(org_key: str, token: str | None = None) -> Response:
         return scim_error_response(401, UNAUTHORIZED_DETAIL)
     # The IdP kept the old token after a rotation (or someone has a leaked one): say so,
     # and warn the admins once. Written after the refusal's rollback, with its record.
-    actor = scim_actor(current_request().environ.get("HTTP_USER_AGENT"))
+    user_agent = current_request().environ.get("HTTP_USER_AGENT")
     address = ratelimit.client_address()
 
     def warn(response: Response) -> None:
-        scim_notices.replaced_token_in_use(replaced, actor, address)
+        # Best effort: a warning that cannot be written never turns the 401 into an error
+        # nor costs the request its activity record.
+        try:
+            scim_notices.replaced_token_in_use(replaced, scim_actor(user_agent),
+                                               client_name(user_agent), address)
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.warning("could not record a replaced SCIM token's use (organisation %s)",
+                        replaced.organisation_id)
 
     record_regardless(warn)
     return scim_error_response(401, scim_tokens.REPLACED_DETAIL.format(

@@ -147,11 +147,13 @@ def connection_health(org: Organisation, now: datetime | None = None) -> Health:
     last_ok = _last_good(org)
     token = scim_tokens.active_token(org)
     if last_ok is not None and token is not None and token.created_at > last_ok.time:
-        if latest.status == 401 and (latest.detail or "").startswith(
-                scim_tokens.REPLACED_PREFIX):
-            return Health(ROTATED, "Token rotated — the IdP still sends the replaced token "
-                                   f"(last at {clock(latest.time, now)}): paste the new one "
-                                   "into its provisioning settings")
+        # The latest refusal of the replaced token (once rate-limited, 429s follow it).
+        old_token = next((r for r in recent if r.status == 401 and r.time >= token.created_at
+                          and (r.detail or "").startswith(scim_tokens.REPLACED_PREFIX)), None)
+        if old_token is not None:
+            return Health(ROTATED, "Token rotated — requests still use the replaced token "
+                                   f"(last refused {clock(old_token.time, now)}): give the "
+                                   "IdP the current one")
         return Health(ROTATED, "Token rotated — waiting for the IdP to use the new token")
     failures = sum(1 for r in recent if is_failure(r.status, r.token_valid))
     if is_failure(latest.status, latest.token_valid) and \

@@ -41,6 +41,7 @@ from portal.models import (
     Organisation,
     ProvisioningActivity,
     ScimIncident,
+    ScimToken,
     utcnow,
 )
 from portal.permissions import IAM_MANAGE
@@ -171,27 +172,40 @@ def scim_released(org: Organisation, marker: str) -> int:
 REPLACED_TOKEN_USED = "scim.replaced_token_used"
 
 
-def replaced_token_in_use(token: ReplacedToken, actor: audit.Actor,
+def replaced_token_in_use(token: ReplacedToken, actor: audit.Actor, client: str | None,
                           address: str | None) -> int:
-    """Record and announce, once per replaced token, that a request still presents it."""
-    org = db.session.get(Organisation, token.organisation_id)
-    if org is None:
-        return 0
-    already = db.session.scalar(select(AuditEvent.id).where(
-        AuditEvent.organisation_id == org.id, AuditEvent.action == REPLACED_TOKEN_USED,
-        AuditEvent.target_id == str(token.id)).limit(1))
-    if already is not None:
-        return 0  # said once: every later request shows in the activity log
-    replaced_at = f"{token.revoked_at:%Y-%m-%d %H:%M} UTC"
-    audit.record(actor, REPLACED_TOKEN_USED, org, target_type="scim_token",
-                 target_id=str(token.id), target_label=token.hint,
-                 details={"replaced_at": replaced_at, "address": address})
-    return _tell_admins(
-        org,
-        f"A SCIM request to {org.name} used the token replaced on {replaced_at} "
-        f"({actor.label.removeprefix('SCIM: ')}, from {address or 'an unknown address'}). "
-        "It was refused. If that is your identity provider, paste the current token into "
-        "its provisioning settings; if not, someone else holds the old token.",
-        _link("iam.scim"),
-        f"scim-replaced-token:{token.id}",
-    )
+    """Record and announce, once per replaced token, that a request still presents it.
+
+    IdPs send bursts of requests in parallel: the token's row is locked (SQLite: the one
+    write lock) before looking for an earlier announcement, so two workers never both
+    record it.
+    """
+    from portal.security import serialise_writes  # portal.security imports the services
+
+    serialise_writes()  # first: SQLite takes its write lock at BEGIN, not in a savepoint
+    with db.session.begin_nested():  # a failure leaves the request's own writes intact
+        locked = db.session.scalar(select(ScimToken.id).where(ScimToken.id == token.id)
+                                   .with_for_update())
+        org = db.session.get(Organisation, token.organisation_id)
+        if locked is None or org is None:
+            return 0
+        already = db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.organisation_id == org.id, AuditEvent.action == REPLACED_TOKEN_USED,
+            AuditEvent.target_id == str(token.id)).limit(1))
+        if already is not None:
+            return 0  # said once: every later request shows in the activity log
+        replaced_at = f"{token.revoked_at:%Y-%m-%d %H:%M} UTC"
+        sender = f'client "{client[:60]}"' if client else "an unnamed client"  # the User-Agent
+        audit.record(actor, REPLACED_TOKEN_USED, org, target_type="scim_token",
+                     target_id=str(token.id), target_label=token.hint,
+                     details={"replaced_at": replaced_at})
+        return _tell_admins(
+            org,
+            f"A SCIM request to {org.name} used the token {token.hint}, replaced on "
+            f"{replaced_at} ({sender}, from {address or 'an unknown address'}), and was "
+            "refused. If your identity provider still has that token, give it the current one "
+            "(or generate a new one on the SCIM page). If not, the old token was copied "
+            "somewhere: find out where. It no longer works.",
+            _link("iam.scim"),
+            f"scim-replaced-token:{token.id}",
+        )

@@ -141,8 +141,8 @@ def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
 # How the SCIM API's refusal of a replaced token begins (its activity record's detail).
 REPLACED_DETAIL = (
     "Authentication failed: this SCIM token was replaced on {when} and no longer works. "
-    "Paste the organisation's current token into your identity provider's provisioning "
-    "settings."
+    "Enter the organisation's current SCIM token in your identity provider's provisioning "
+    "settings (an administrator can generate a new one on the SCIM page)."
 )
 REPLACED_PREFIX = REPLACED_DETAIL.partition("{")[0]
 

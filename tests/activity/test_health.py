@@ -146,9 +146,14 @@ def test_rotated_state_says_when_the_idp_still_sends_the_replaced_token(
     assert scim_org.call("GET", "/Users").status_code == 401  # the replaced token
     health = _health(app, scim_org.org)
     assert health.state == ROTATED and health.badge == "warn"
-    assert health.line.startswith("Token rotated — the IdP still sends the replaced token "
-                                  "(last at ")
-    assert health.line.endswith("): paste the new one into its provisioning settings")
+    assert health.line.startswith("Token rotated — requests still use the replaced token "
+                                  "(last refused ")
+    assert health.line.endswith("): give the IdP the current one")
+    # Rate-limited, the replaced token's requests get 429s: the line still says why.
+    statuses = {scim_org.call("GET", "/Users").status_code for _ in range(25)}
+    assert statuses == {401, 429}
+    assert _health(app, scim_org.org).line.startswith(
+        "Token rotated — requests still use the replaced token (last refused ")
 
 
 def test_rotated_state_ends_with_the_first_success_using_the_new_token(

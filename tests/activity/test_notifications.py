@@ -7,9 +7,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Account, Notification, Organisation, ScimIncident
+from portal.models import Account, AuditEvent, Notification, Organisation, ScimIncident
 from portal.permissions import ADMINISTRATOR, IAM_MANAGE
-from portal.services import organisations, scim_notices
+from portal.services import audit, organisations, scim_notices
 from portal.services.audit import CLI_ACTOR
 from portal.services.scim_health import FAILING, connection_health
 from tests.activity.conftest import AddActivity, ScimOrg
@@ -202,7 +202,6 @@ def test_a_replaced_token_still_in_use_is_refused_with_the_reason_and_announced_
 ) -> None:
     """After a rotation, the IdP (or whoever holds the old token) is told why, and the IAM
     admins are warned once per replaced token, with an audit event."""
-    from portal.models import AuditEvent
     from portal.services import scim_tokens
 
     factory.it_admin(scim_org.org, "ada@acme.example")
@@ -216,17 +215,18 @@ def test_a_replaced_token_still_in_use_is_refused_with_the_reason_and_announced_
     assert [r.status_code for r in refused] == [401, 401, 401]
     detail = refused[0].get_json(force=True)["detail"]
     assert detail.startswith("Authentication failed: this SCIM token was replaced on ")
-    assert "paste the organisation's current token" in detail.lower()
+    assert "enter the organisation's current scim token" in detail.lower()
     assert refused[0].headers["WWW-Authenticate"].startswith("Bearer")
     [ada] = _notes(app, "ada@acme.example")
     assert _notes(app, "max@acme.example") == []  # no IAM permission
-    assert ada.message.startswith("A SCIM request to Acme Corp used the token replaced on ")
-    assert "(Okta SCIM Client 1.0.0, from 127.0.0.1). It was refused." in ada.message
+    assert ada.message.startswith("A SCIM request to Acme Corp used the token dpms_scim_")
+    assert '(client "Okta SCIM Client 1.0.0", from 127.0.0.1), and was refused.' \
+        in ada.message
     assert ada.link == "/settings/iam/scim"
     with app.app_context():
         events = list(db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "scim.replaced_token_used")))
-        assert [(e.organisation_id, e.actor_label, e.details["address"]) for e in events] == [
+        assert [(e.organisation_id, e.actor_label, e.ip_address) for e in events] == [
             (scim_org.org.id, "SCIM: Okta SCIM Client 1.0.0", "127.0.0.1")]
         assert old not in str(events[0].details) and old not in ada.message
     assert _incidents(app) == []  # a refused token is no failure of the IdP's setup
@@ -254,3 +254,70 @@ def test_a_replaced_token_of_another_organisation_gets_the_plain_refusal(
     assert response.status_code == 401
     assert "was replaced" not in response.get_json(force=True)["detail"]
     assert _notes(app, "ada@acme.example") == []
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "scim.replaced_token_used")) is None
+
+
+def test_a_replaced_token_is_announced_once_when_workers_race(
+    app: Flask, scim_org: ScimOrg, factory: Factory
+) -> None:
+    """Two requests with the replaced token at once (an IdP's burst): one audit event."""
+    import threading
+
+    from portal.services import scim_tokens
+
+    factory.it_admin(scim_org.org, "ada@acme.example")
+    with app.app_context():
+        scim_tokens.issue_token(db.session.get(Organisation, scim_org.org.id), CLI_ACTOR)
+        db.session.commit()
+        replaced = scim_tokens.replaced_token(scim_org.org.key, scim_org.token)
+        assert replaced is not None
+    start = threading.Barrier(2)
+    sent: list[int] = []
+    errors: list[BaseException] = []
+
+    def announce() -> None:
+        try:
+            with app.test_request_context("/scim/v2/x/Users"):
+                start.wait()
+                sent.append(scim_notices.replaced_token_in_use(
+                    replaced, audit.Actor("SCIM: Okta"), "Okta", "127.0.0.1"))
+                db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=announce) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(sent) == [0, 1]
+    with app.app_context():
+        assert len(db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "scim.replaced_token_used")).all()) == 1
+    assert len(_notes(app, "ada@acme.example")) == 1
+
+
+def test_a_replaced_tokens_warning_that_cannot_be_written_leaves_the_401_and_its_record(
+    app: Flask, scim_org: ScimOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from portal.services import scim_tokens
+    from tests.activity.conftest import activity_rows
+
+    with app.app_context():
+        scim_tokens.issue_token(db.session.get(Organisation, scim_org.org.id), CLI_ACTOR)
+        db.session.commit()
+
+    def locked(*args: object) -> int:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(scim_notices, "replaced_token_in_use", locked)
+    response = scim_org.call("GET", "/Users")  # the replaced token
+    assert response.status_code == 401
+    assert "was replaced" in response.get_json(force=True)["detail"]
+    assert [(r.status, r.token_valid) for r in activity_rows(app)][-1] == (401, False)
