@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Membership, Organisation
 from portal.services import organisations, scim_tokens
 from portal.services.audit import CLI_ACTOR, Actor
+from portal.services.audit_details import action_label
 from portal.services.audit_log import PAGE_SIZE, csv_cell
 from tests.activity.conftest import ScimOrg
 
@@ -127,9 +128,11 @@ def test_csv_export_escapes_and_guards_against_formulas(
         f'attachment; filename="audit-log-{scim_org.org.key}-')
     rows = _csv(response)
     assert rows[0] == ["time", "actor", "action", "target_type", "target_id", "target",
-                       "ip_address", "details"]
+                       "ip_address", "details", "event"]
     assert len(rows) == 3
     first, second = rows[1], rows[2]
+    assert (first[2], first[8]) == ("scim.user_created", action_label("scim.user_created"))
+    assert first[8] and first[8] != first[2]  # in words, as the audit log page shows it
     assert first[0] == DAY.isoformat()
     assert first[1] == "'+cmd|' /C calc'!A0"
     assert first[5] == "'=HYPERLINK(\"http://evil\",\"x\")"
