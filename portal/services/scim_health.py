@@ -78,10 +78,12 @@ def failure_clause() -> ColumnElement[bool]:
                and_(row.token_valid.is_(False), row.status.in_(TOKEN_REFUSED)))
 
 
-def failure_reason(status: int, scim_type: str | None) -> str:
+def failure_reason(status: int, scim_type: str | None, detail: str | None = None) -> str:
     """Return a short reason for a failed request, in words."""
     if status >= 500:
         return "server error"
+    if status == 401 and (detail or "").startswith(scim_tokens.REPLACED_PREFIX):
+        return "replaced token"
     if status in REASONS:
         return REASONS[status]
     return f"invalid request ({scim_type})" if scim_type else "invalid request"
@@ -159,7 +161,7 @@ def connection_health(org: Organisation, now: datetime | None = None) -> Health:
     if is_failure(latest.status, latest.token_valid) and \
             failures >= failing_threshold(len(recent)):
         since = _streak_start(org, last_ok) or latest.time
-        reason = failure_reason(latest.status, latest.scim_type)
+        reason = failure_reason(latest.status, latest.scim_type, latest.detail)
         counted = (f"{failures} of the last {len(recent)} requests failed" if len(recent) > 1
                    else "the only request so far failed")
         return Health(FAILING, f"Failing — {counted}: {reason} since {clock(since, now)}",

@@ -91,7 +91,8 @@ def request_result(record: ProvisioningActivity) -> str:
     """Return a request's result in words, e.g. "Succeeded (HTTP 201)"."""
     if record.status < 400:
         return f"Succeeded (HTTP {record.status})"
-    return f"Failed: {failure_reason(record.status, record.scim_type)} (HTTP {record.status})"
+    reason = failure_reason(record.status, record.scim_type, record.detail)
+    return f"Failed: {reason} (HTTP {record.status})"
 
 
 def _status(org: Organisation, tokens: list[ScimToken],

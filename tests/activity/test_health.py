@@ -21,6 +21,7 @@ from portal.services.scim_health import (
     connection_health,
     failing_threshold,
     failure_clause,
+    failure_reason,
     is_failure,
 )
 from portal.services.scim_notices import breaks_provisioning
@@ -149,6 +150,14 @@ def test_rotated_state_says_when_the_idp_still_sends_the_replaced_token(
     assert health.line.startswith("Token rotated — requests still use the replaced token "
                                   "(last refused ")
     assert health.line.endswith("): give the IdP the current one")
+    with app.app_context():
+        from portal.services.scim_status import request_result
+
+        latest = db.session.scalars(select(ProvisioningActivity).order_by(
+            ProvisioningActivity.id.desc())).first()
+        assert request_result(latest) == "Failed: replaced token (HTTP 401)"
+        assert failure_reason(401, None, "Authentication failed: send the organisation's "
+                                         "SCIM token") == "invalid token"
     # Rate-limited, the replaced token's requests get 429s: the line still says why.
     statuses = {scim_org.call("GET", "/Users").status_code for _ in range(25)}
     assert statuses == {401, 429}
