@@ -114,7 +114,7 @@ def _refuse(org_key: str, token: str | None = None) -> Response:
 
     record_regardless(warn)
     return scim_error_response(401, scim_tokens.REPLACED_DETAIL.format(
-        when=f"{replaced.revoked_at:%Y-%m-%d %H:%M} UTC"))
+        when=replaced.replaced_on))
 
 
 def current_org() -> TokenOrganisation:

@@ -82,7 +82,7 @@ def failure_reason(status: int, scim_type: str | None, detail: str | None = None
     """Return a short reason for a failed request, in words."""
     if status >= 500:
         return "server error"
-    if status == 401 and (detail or "").startswith(scim_tokens.REPLACED_PREFIX):
+    if scim_tokens.refused_as_replaced(status, detail):
         return "replaced token"
     if status in REASONS:
         return REASONS[status]
@@ -150,8 +150,8 @@ def connection_health(org: Organisation, now: datetime | None = None) -> Health:
     token = scim_tokens.active_token(org)
     if last_ok is not None and token is not None and token.created_at > last_ok.time:
         # The latest refusal of the replaced token (once rate-limited, 429s follow it).
-        old_token = next((r for r in recent if r.status == 401 and r.time >= token.created_at
-                          and (r.detail or "").startswith(scim_tokens.REPLACED_PREFIX)), None)
+        old_token = next((r for r in recent if r.time >= token.created_at
+                          and scim_tokens.refused_as_replaced(r.status, r.detail)), None)
         if old_token is not None:
             return Health(ROTATED, "Token rotated — requests still use the replaced token "
                                    f"(last refused {clock(old_token.time, now)}): give the "

@@ -45,6 +45,7 @@ from portal.models import (
     utcnow,
 )
 from portal.permissions import IAM_MANAGE
+from portal.security import serialise_writes
 from portal.services import audit, notifications, roles, scim_health
 from portal.services.scim_tokens import ReplacedToken
 
@@ -180,8 +181,6 @@ def replaced_token_in_use(token: ReplacedToken, actor: audit.Actor, client: str 
     write lock) before looking for an earlier announcement, so two workers never both
     record it.
     """
-    from portal.security import serialise_writes  # portal.security imports the services
-
     serialise_writes()  # first: SQLite takes its write lock at BEGIN, not in a savepoint
     with db.session.begin_nested():  # a failure leaves the request's own writes intact
         locked = db.session.scalar(select(ScimToken.id).where(ScimToken.id == token.id)
@@ -194,15 +193,14 @@ def replaced_token_in_use(token: ReplacedToken, actor: audit.Actor, client: str 
             AuditEvent.target_id == str(token.id)).limit(1))
         if already is not None:
             return 0  # said once: every later request shows in the activity log
-        replaced_at = f"{token.revoked_at:%Y-%m-%d %H:%M} UTC"
         sender = f'client "{client[:60]}"' if client else "an unnamed client"  # the User-Agent
         audit.record(actor, REPLACED_TOKEN_USED, org, target_type="scim_token",
                      target_id=str(token.id), target_label=token.hint,
-                     details={"replaced_at": replaced_at})
+                     details={"replaced_at": token.replaced_on})
         return _tell_admins(
             org,
             f"A SCIM request to {org.name} used the token {token.hint}, replaced on "
-            f"{replaced_at} ({sender}, from {address or 'an unknown address'}), and was "
+            f"{token.replaced_on} ({sender}, from {address or 'an unknown address'}), and was "
             "refused. If your identity provider still has that token, give it the current one "
             "(or generate a new one on the SCIM page). If not, the old token was copied "
             "somewhere: find out where. It no longer works.",

@@ -122,10 +122,16 @@ _NOTE_USE = (
 )
 
 
+def _presentable(org_key: str, presented: str) -> bool:
+    """Return whether a presented value could be a token of an organisation key at all."""
+    # Keys are ASCII (and compare_digest refuses other text).
+    return bool(presented) and len(presented) <= 512 and org_key.isascii()
+
+
 def verify_token(org_key: str, presented: str) -> VerifiedToken | None:
     """Return the active token matching the presented value under this organisation key."""
-    if not presented or len(presented) > 512 or not org_key.isascii():
-        return None  # keys are ASCII (and compare_digest refuses other text)
+    if not _presentable(org_key, presented):
+        return None
     wanted = digest(presented)
     # One round trip per SCIM request: the organisation comes with the token.
     row = _TOKEN_AND_ORG.first({"digest": wanted})
@@ -147,6 +153,11 @@ REPLACED_DETAIL = (
 REPLACED_PREFIX = REPLACED_DETAIL.partition("{")[0]
 
 
+def refused_as_replaced(status: int, detail: str | None) -> bool:
+    """Return whether an activity record is the refusal of a replaced token."""
+    return status == 401 and (detail or "").startswith(REPLACED_PREFIX)
+
+
 @dataclass(frozen=True)
 class ReplacedToken:
     """A presented token that matched one this organisation replaced (rotated out)."""
@@ -156,6 +167,11 @@ class ReplacedToken:
     hint: str
     revoked_at: datetime
 
+    @property
+    def replaced_on(self) -> str:
+        """When it was replaced, as the refusal and the admins' notice say it."""
+        return f"{self.revoked_at:%Y-%m-%d %H:%M} UTC"
+
 
 def replaced_token(org_key: str, presented: str) -> ReplacedToken | None:
     """Return the revoked token of this organisation the presented value matches, if any.
@@ -163,15 +179,16 @@ def replaced_token(org_key: str, presented: str) -> ReplacedToken | None:
     Asked only after a token failed (so never on a successful request): an IdP still
     sending the old token after a rotation is told so, and its admins are warned.
     """
-    if not presented or len(presented) > 512 or not org_key.isascii():
+    if not _presentable(org_key, presented):
         return None
+    wanted = digest(presented)
     row = db.session.execute(
         select(ScimToken.id, ScimToken.organisation_id, ScimToken.hint, ScimToken.revoked_at,
                ScimToken.digest, Organisation.key)
         .join(Organisation, Organisation.id == ScimToken.organisation_id)
-        .where(ScimToken.digest == digest(presented), ScimToken.revoked_at.is_not(None))
+        .where(ScimToken.digest == wanted, ScimToken.revoked_at.is_not(None))
     ).first()
-    if row is None or not (hmac.compare_digest(row.digest, digest(presented))
+    if row is None or not (hmac.compare_digest(row.digest, wanted)
                            and hmac.compare_digest(row.key, org_key)):
         return None
     return ReplacedToken(row.id, row.organisation_id, row.hint, row.revoked_at)
