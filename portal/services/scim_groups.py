@@ -73,10 +73,16 @@ def resolve_members(org: OrgScope, public_ids: Iterable[str]) -> dict[str, int]:
         found.update({public_id: member_id for public_id, member_id in rows})
     unknown = [i for i in wanted if i not in found]
     if unknown:
-        shown = ", ".join(repr(i[:80]) for i in unknown[:5])
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise ServiceError(f"These members are not Users of this organisation: {shown}{more}.")
+        raise _not_users(unknown)
     return found
+
+
+def _not_users(public_ids: Sequence[str], total: int | None = None) -> ServiceError:
+    """The error for ids that are not Users here (naming 5 of `total`, default all)."""
+    total = len(public_ids) if total is None else total
+    shown = ", ".join(repr(i[:80]) for i in public_ids[:5])
+    more = f" and {total - 5} more" if total > 5 else ""
+    return ServiceError(f"These members are not Users of this organisation: {shown}{more}.")
 
 
 def _name_taken(org: OrgScope, name: str, group: Group | None = None) -> Conflict | None:
@@ -160,12 +166,39 @@ def _insert_members(group: Group, member_ids: Sequence[int]) -> None:
     if not member_ids:
         return
     dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        _hold_as_users(member_ids)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     now = utcnow()
     for chunk in _chunks(member_ids):
         db.session.execute(
             insert(GroupMember).on_conflict_do_nothing(),
             [{"group_id": group.id, "membership_id": m, "created_at": now} for m in chunk])
+
+
+def _hold_as_users(member_ids: Sequence[int]) -> None:
+    """Keep the people being added from being deleted until this request commits (PostgreSQL).
+
+    They were read as live Users without a lock: a DELETE /Users of one of them committing
+    meanwhile would leave a deleted person in the group (hidden from SCIM, and back in it
+    with the group's roles if the IdP re-creates them). FOR SHARE waits for such a delete
+    and then re-reads the row, so the person is refused as the request would refuse them
+    after it; a delete that comes later waits for this commit and removes the new row.
+    Only new members are held: deleting a present member locks this group first
+    (scim_users.delete_user), so holding one here would close a cycle. SQLite runs one
+    write request at a time (portal.security.serialise_writes).
+    """
+    live: set[int] = set()
+    for chunk in _chunks(sorted(member_ids)):  # in id order, as every locker of these rows
+        live.update(db.session.scalars(
+            select(Membership.id).where(Membership.id.in_(chunk),
+                                        Membership.scim_deleted_at.is_(None))
+            .order_by(Membership.id).with_for_update(read=True)))
+    gone = sorted(set(member_ids) - live)
+    if gone:
+        raise _not_users(list(db.session.scalars(
+            select(Membership.public_id).where(Membership.id.in_(gone[:5]))
+            .order_by(Membership.public_id))), len(gone))
 
 
 def _audit_members(group: Group, action: str, public_ids: Sequence[str],

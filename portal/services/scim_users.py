@@ -279,6 +279,12 @@ def delete_user(member: Membership, actor: audit.Actor) -> None:
         select(GroupMember.group_id).join(Group, Group.id == GroupMember.group_id).where(
             GroupMember.membership_id == member.id, Group.source == SOURCE_SCIM)))
     if group_ids:
+        # Lock the groups before their member rows, in id order, as a group change does
+        # (it locks its group, then its rows): the other order deadlocks with a PATCH or
+        # PUT of one of these groups on PostgreSQL (found under concurrent IdP traffic).
+        group_ids = list(db.session.scalars(
+            select(Group.id).where(Group.id.in_(group_ids)).order_by(Group.id)
+            .with_for_update(key_share=True)))
         db.session.execute(delete(GroupMember).where(
             GroupMember.membership_id == member.id, GroupMember.group_id.in_(group_ids)))
         db.session.execute(update(Group).where(Group.id.in_(group_ids)).values(
