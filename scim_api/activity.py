@@ -97,10 +97,16 @@ def _raw_body(req: Request, status: int) -> bytes | None:
     return req.get_data(cache=True)
 
 
-def _request_body(req: Request, raw: bytes | None, secrets: tuple[str, ...]) -> Any:
+def _request_body(req: Request, raw: bytes | None, secrets: tuple[str, ...],
+                  token_valid: bool) -> Any:
     if raw is None:
         return {"truncated": True, "bytes": req.content_length,
                 "note": "larger than accepted; not stored"}
+    if not token_valid and raw:
+        # Anyone who knows the base URL can send a request: what they write is not kept in
+        # the organisation's log (its size is, and the refusal itself).
+        return {"bytes": len(raw), "note": "not stored: the request did not carry the "
+                                           "organisation's valid SCIM token"}
     return scrub_body(raw, secrets=secrets)
 
 
@@ -173,7 +179,7 @@ def describe(response: Response) -> dict[str, Any]:
             row["resource_id"] = scrub_text(answer["id"])[:64]
         effect = _effect(status, req.method)
         row["effect"] = effect.replace("\x00", "") if effect else None
-        row["request_body"] = _request_body(req, raw, secrets)
+        row["request_body"] = _request_body(req, raw, secrets, bool(row["token_valid"]))
     except Exception:  # the record must be written even if the request was odd
         log.exception("could not fully describe SCIM request %s %s", req.method, row["path"])
     return row

@@ -135,6 +135,28 @@ def test_bad_token_request_is_recorded_as_such_for_the_named_organisation(
     assert row.token_valid is False
 
 
+def test_what_a_request_without_the_valid_token_sends_is_not_kept_in_the_log(
+    scim_org: ScimOrg, app: Flask
+) -> None:
+    """Anyone who knows the base URL can send one: their words stay out of the org's log."""
+    planted = json.dumps({"userName": "Call +1 555 0100 to restore your access"})
+    wrong_token = scim_org.call("POST", "/Users", token="dpms_scim_not-the-right-one",
+                                data=planted, content_type="application/scim+json")
+    no_token = scim_org.client.post(f"{scim_org.base}/Users", data=planted,
+                                    content_type="application/scim+json")
+    assert wrong_token.status_code == no_token.status_code == 401
+    assert scim_org.call("POST", "/Users", data=planted,
+                         content_type="application/scim+json").status_code == 201
+    refused_1, refused_2, accepted = activity_rows(app)
+    for refused in (refused_1, refused_2):
+        assert refused.token_valid is False and refused.organisation_id == scim_org.org.id
+        assert refused.request_body == {
+            "bytes": len(planted),
+            "note": "not stored: the request did not carry the organisation's valid SCIM token"}
+    assert accepted.request_body == json.loads(planted)
+    assert "555 0100" not in json.dumps([refused_1.request_body, refused_2.request_body])
+
+
 def test_request_naming_no_known_organisation_is_recorded_without_one(
     scim_org: ScimOrg, app: Flask
 ) -> None:
