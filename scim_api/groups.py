@@ -18,7 +18,7 @@ from portal.services.organisations import scim_base_url
 from scim_api import bp
 from scim_api.auth import current_actor, current_org
 from scim_api.bodies import group_data, invalid, text
-from scim_api.filters import matches
+from scim_api.filters import Filter, matches
 from scim_api.http import (
     check_if_match,
     empty_response,
@@ -81,21 +81,35 @@ def root_search(org_key: str) -> Response:
                              scim_base_url(org)))
 
 
-def _filtered_ids(group: Group, patch: GroupPatch) -> list[str]:
-    """Resolve removals by a filter other than `value eq` against the stored members."""
-    if not patch.filtered_removals:
-        return []
-    everyone = load_members([group], Projection()).get(group.id, [])
-    ids = []
-    for public_id, display in everyone:
-        item = {"value": public_id, "display": display, "type": "User"}
-        if any(matches(f, item, attr="members") for f in patch.filtered_removals):
-            ids.append(public_id)
-    return ids
+class _MembersMatching:
+    """Which members match a removal filter (`GroupPatch.members_matching`) for one group.
+
+    The stored members and their names are read once, on the first filtered removal; ids
+    an earlier operation of the same PATCH added are looked up by id.
+    """
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self.stored: list[tuple[str, str | None]] | None = None
+
+    def __call__(self, value_filter: Filter, ids: list[str] | None) -> list[str]:
+        if self.stored is None:
+            self.stored = load_members([self.group], Projection()).get(self.group.id, [])
+        if ids is None:
+            candidates = self.stored
+        else:
+            names = dict(self.stored)
+            names.update(scim_groups.display_names(
+                self.group.org_scope, [i for i in ids if i not in names]))
+            candidates = [(i, names[i]) for i in ids if i in names]
+        return [public_id for public_id, display in candidates
+                if matches(value_filter, {"value": public_id, "display": display,
+                                          "type": "User"}, attr="members")]
 
 
 def _patch(group: Group) -> Response:
-    patch = GroupPatch(group.display_name, group.external_id, group.public_id)
+    patch = GroupPatch(group.display_name, group.external_id, group.public_id,
+                       _MembersMatching(group))
     for operation in parse_operations(json_object()):
         patch.apply(operation)
     name = (text(patch.display_name, "displayName", GROUP_NAME_MAX) or "").strip()
@@ -108,9 +122,7 @@ def _patch(group: Group) -> Response:
         scim_groups.set_members(group, list(patch.replace), actor)
     else:
         scim_groups.add_members(group, list(patch.add), actor)
-        removals = list(patch.remove) + [i for i in _filtered_ids(group, patch)
-                                         if i not in patch.add]
-        scim_groups.remove_members(group, removals, actor)
+        scim_groups.remove_members(group, list(patch.remove), actor)
     if query_arg("attributes") or query_arg("excludedAttributes"):
         return group_response(group)
     db.session.flush()

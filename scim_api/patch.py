@@ -13,7 +13,7 @@ path-less values), hence this hand-written engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,21 +114,29 @@ def value_ids(f: Filter) -> list[str] | None:
     return ids
 
 
+# (a member filter, ids or None for the stored members) -> the ids whose member matches
+MembersMatching = Callable[[Filter, list[str] | None], list[str]]
+
+
 class GroupPatch:
     """Group changes compiled from operations: name, externalId and one member change set.
 
     Member operations fold into `replace` (a full list, when any op replaced members) or
-    `add`/`remove`; later operations win over earlier ones for the same id.
+    `add`/`remove`; later operations win over earlier ones for the same id. A removal by
+    a filter other than `value eq` is resolved where it stands among the operations, by
+    `members_matching(filter, ids)`: the ids among `ids` (None: the stored members) whose
+    member matches. So `[replace [A, B], remove members[display eq "A's name"]]` leaves B.
     """
 
-    def __init__(self, display_name: Any, external_id: Any, resource_id: str) -> None:
+    def __init__(self, display_name: Any, external_id: Any, resource_id: str,
+                 members_matching: MembersMatching | None = None) -> None:
         self.resource_id = resource_id
         self.display_name = display_name
         self.external_id = external_id
         self.replace: dict[str, None] | None = None
         self.add: dict[str, None] = {}
         self.remove: dict[str, None] = {}
-        self.filtered_removals: list[Filter] = []
+        self.members_matching = members_matching
 
     def apply(self, operation: Operation) -> None:
         """Apply one operation."""
@@ -173,10 +181,7 @@ class GroupPatch:
                             "'members[value eq \"id\"]'.", scim_type="invalidPath")
         if path.value_filter is not None:
             ids = value_ids(path.value_filter)
-            if ids is None:
-                self.filtered_removals.append(path.value_filter)
-                return
-            self._removed(ids)
+            self._removed(self._matching(path.value_filter) if ids is None else ids)
         elif op == "remove":
             if has_value and value is not None:
                 self._removed(member_ids(value))
@@ -191,6 +196,16 @@ class GroupPatch:
                     self.replace[member] = None
                 else:
                     self.add[member] = None
+
+    def _matching(self, value_filter: Filter) -> list[str]:
+        """Return the ids of the members, as the operations so far left them, that match."""
+        if self.members_matching is None:
+            raise ScimError("Remove members by id: 'members[value eq \"id\"]'.",
+                            scim_type="invalidFilter")
+        if self.replace is not None:
+            return self.members_matching(value_filter, list(self.replace))
+        return [*self.members_matching(value_filter, None),
+                *self.members_matching(value_filter, list(self.add))]
 
     def _removed(self, ids: list[str]) -> None:
         for member in ids:

@@ -77,6 +77,18 @@ def resolve_members(org: OrgScope, public_ids: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def display_names(org: OrgScope, public_ids: Sequence[str]) -> dict[str, str | None]:
+    """Return the display names of those of these ids that are Users here (by id)."""
+    found: dict[str, str | None] = {}
+    for chunk in _chunks(sorted({i for i in public_ids if "\x00" not in i})):
+        found.update(db.session.execute(
+            select(Membership.public_id, Membership.display_name).where(
+                Membership.organisation_id == org.id, Membership.scim_managed.is_(True),
+                Membership.scim_deleted_at.is_(None), Membership.public_id.in_(chunk)))
+            .tuples().all())
+    return found
+
+
 def _not_users(public_ids: Sequence[str], total: int | None = None) -> ServiceError:
     """The error for ids that are not Users here (naming 5 of `total`, default all)."""
     total = len(public_ids) if total is None else total

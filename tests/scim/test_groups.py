@@ -86,6 +86,34 @@ def test_remove_with_other_member_filter_and_remove_all(scim: Scim, people: list
     assert scim.group_member_ids(group["id"]) == set()
 
 
+def test_a_removal_by_filter_applies_where_it_stands_among_the_operations(
+    scim: Scim
+) -> None:
+    """RFC 7644 §3.5.2: operations apply in order, a filtered removal included."""
+    alice = scim.create_user("alice@acme.example", displayName="Alice Adams")["id"]
+    bob = scim.create_user("bob@acme.example", displayName="Bob Brown")["id"]
+    carol = scim.create_user("carol@acme.example", displayName="Carol Alice")["id"]
+    group = scim.create_group("Eng")
+    by_name = {"op": "remove", "path": 'members[display eq "alice adams"]'}
+
+    _patch(scim, group, {"op": "replace", "path": "members",
+                         "value": [{"value": alice}, {"value": bob}]}, by_name)
+    assert scim.group_member_ids(group["id"]) == {bob}
+
+    _patch(scim, group, {"op": "add", "path": "members", "value": [{"value": alice}]}, by_name)
+    assert scim.group_member_ids(group["id"]) == {bob}
+
+    _patch(scim, group, {"op": "add", "path": "members", "value": [{"value": alice}]})
+    _patch(scim, group, by_name,
+           {"op": "add", "path": "members", "value": [{"value": alice}, {"value": carol}]})
+    assert scim.group_member_ids(group["id"]) == {alice, bob, carol}
+
+    _patch(scim, group, {"op": "remove", "path": 'members[display co "alice"]'},
+           {"op": "add", "path": "members", "value": [{"value": carol}]},
+           {"op": "remove", "path": 'members[display sw "bob"]'})
+    assert scim.group_member_ids(group["id"]) == {carol}
+
+
 def test_patch_asking_for_attributes_answers_200_with_the_group(
     scim: Scim, people: list[str]
 ) -> None:
