@@ -49,7 +49,10 @@ def audit_log() -> Response:
     context = {"page": page, "wanted": wanted, "filter_args": wanted.as_args(),
                "details": audit_details.readable(org.id, page.events)}
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
-        response = make_response(render_template("settings/_audit_rows.html", **context))
+        # The filter form swaps the results (messages, export link, table); paging, rows.
+        partial = "_audit_results.html" if request.headers.get("HX-Target") == "audit-results" \
+            else "_audit_rows.html"
+        response = make_response(render_template(f"settings/{partial}", **context))
     else:
         response = make_response(render_template(
             "settings/audit_log.html", nav_key="audit", actions=audit_log_service.actions(org),
@@ -63,8 +66,11 @@ def audit_log() -> Response:
 def audit_export() -> Response:
     """Download the (filtered) audit log as CSV."""
     org = current_membership().organisation
-    body = audit_log_service.export_csv(org, AuditFilter.from_args(request.args),
-                                        Actor.of(current_user))
+    wanted = AuditFilter.from_args(request.args)
+    if wanted.errors:  # back to the log, which says what is wrong with the filters
+        query = request.query_string.decode("utf-8", "replace")
+        return redirect(f"{url_for('settings.audit_log')}?{query}")
+    body = audit_log_service.export_csv(org, wanted, Actor.of(current_user))
     response = make_response(body)
     response.content_type = "text/csv; charset=utf-8"
     filename = f"audit-log-{org.key}-{utcnow():%Y%m%d-%H%M}.csv"

@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Organisation
 from portal.services import audit
 from portal.services.audit_details import action_label
+from portal.services.errors import ServiceError
 from portal.services.paging import newest_first
 
 PAGE_SIZE = 50
@@ -115,7 +116,13 @@ def actions(org: Organisation) -> list[str]:
 
 def list_events(org: Organisation, wanted: AuditFilter, *, before: int | None = None,
                 limit: int = PAGE_SIZE) -> AuditPage:
-    """Return a page of the organisation's audit events, newest first, older than `before`."""
+    """Return a page of the organisation's audit events, newest first, older than `before`.
+
+    A filter that could not be read (`errors`) lists nothing: showing every event under
+    a date range the reader believes applied would mislead.
+    """
+    if wanted.errors:
+        return AuditPage([], None)
     rows, next_before = newest_first(_filtered(org, wanted), AuditEvent, AuditEvent.created_at,
                                      organisation_id=org.id, before=before, limit=limit)
     return AuditPage(rows, next_before)
@@ -128,7 +135,12 @@ def csv_cell(value: Any) -> str:
 
 
 def export_csv(org: Organisation, wanted: AuditFilter, actor: audit.Actor) -> str:
-    """Return the filtered log as CSV (newest first) and audit that it was exported."""
+    """Return the filtered log as CSV (newest first) and audit that it was exported.
+
+    Refuses a filter that could not be read (ServiceError): the file would hold every event.
+    """
+    if wanted.errors:
+        raise ServiceError(" ".join(wanted.errors))
     events = db.session.scalars(
         _filtered(org, wanted)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(EXPORT_LIMIT)

@@ -92,14 +92,45 @@ def test_filters_by_action_actor_text_and_dates(admin_client: FlaskClient, scim_
     assert ids("from=2026-03-03") == [by_admin]
 
 
-def test_unusable_dates_are_reported_and_not_applied(admin_client: FlaskClient,
-                                                     scim_org: ScimOrg, add_event) -> None:
+def test_unusable_dates_are_reported_and_nothing_is_listed_or_exported(
+    admin_client: FlaskClient, scim_org: ScimOrg, add_event, app: Flask
+) -> None:
+    """A reader who believes a date range applied must not get the whole log instead."""
     event = add_event(scim_org.org)
-    html = admin_client.get("/settings/audit?from=yesterday").get_data(as_text=True)
-    assert "From: enter a date as YYYY-MM-DD." in html and event in _ids(html)
-    html = admin_client.get("/settings/audit?from=2026-03-05&to=2026-03-01").get_data(
-        as_text=True)
-    assert "The end date is before the start date." in html
+    for query, message in (("from=yesterday", "From: enter a date as YYYY-MM-DD."),
+                           ("from=2026-03-05&to=2026-03-01",
+                            "The end date is before the start date.")):
+        html = admin_client.get("/settings/audit?" + query).get_data(as_text=True)
+        assert message in html and "Nothing is listed or exported" in html
+        assert event not in _ids(html) and _ids(html) == []
+        assert "Fix the filters above to see events." in html
+        assert "/settings/audit/export.csv" not in html
+        export = admin_client.get("/settings/audit/export.csv?" + query)
+        assert export.status_code == 302
+        assert export.headers["Location"] == "/settings/audit?" + query
+        assert message in admin_client.get(export.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "audit_log.exported")) is None
+
+
+def test_filtering_in_place_updates_the_export_link_to_the_same_filters(
+    admin_client: FlaskClient, scim_org: ScimOrg, add_event
+) -> None:
+    """The form swaps the results (HTMX): the export link must follow, not stay unfiltered."""
+    wanted = add_event(scim_org.org, "scim.user_deactivated", target="bob@acme.example")
+    other = add_event(scim_org.org, "scim.user_created")
+    page = admin_client.get("/settings/audit").get_data(as_text=True)
+    assert 'hx-target="#audit-results"' in page and '<div id="audit-results">' in page
+    assert 'href="/settings/audit/export.csv"' in page
+    part = admin_client.get("/settings/audit?action=scim.user_deactivated&q=bob",
+                            headers={"HX-Request": "true", "HX-Target": "audit-results"})
+    html = part.get_data(as_text=True)
+    assert b"<html" not in part.data and _ids(html) == [wanted]
+    link = re.search(r'href="(/settings/audit/export\.csv[^"]*)"', html)
+    assert link and "Exports the events matching these filters" in html
+    rows = _csv(admin_client.get(link.group(1).replace("&amp;", "&")))
+    assert [row[2] for row in rows[1:]] == ["scim.user_deactivated"] and other
 
 
 def test_htmx_paging_keeps_filters(admin_client: FlaskClient, scim_org: ScimOrg,
