@@ -24,7 +24,7 @@ migrate: install
 	$(FLASK) db upgrade
 
 demo: migrate
-	$(FLASK) demo
+	$(FLASK) demo --url http://127.0.0.1:$(PORT)
 
 run: demo
 	@echo "Serving the portal on http://127.0.0.1:$(PORT) (Ctrl+C to stop)"

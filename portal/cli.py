@@ -216,14 +216,16 @@ def activity_prune(days: int | None) -> None:
 
 @click.command("demo")
 @click.option("--password", default="demo-password-1", show_default=True)
+@click.option("--url", "base_url", default="http://127.0.0.1:5000", show_default=True,
+              help="Where the portal will be served (for the sign-in hint).")
 @with_appcontext
 @transactional
-def demo(password: str) -> None:
+def demo(password: str, base_url: str) -> None:
     """Seed a demo (idempotent): Acme Corp, Globex and three people."""
     from portal.services.demo import seed_demo
 
     seeded = seed_demo(password)
-    click.echo(seeded.describe(password))
+    click.echo(seeded.describe(password, base_url))
 
 
 def register(app: Flask) -> None:

@@ -62,6 +62,10 @@ def test_demo_is_idempotent(app: Flask, runner) -> None:
     second = runner.invoke(args=["demo", "--password", "demo-pass-123"])
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert "it-admin@acme.example" in first.stdout
+    assert "Sign in at http://127.0.0.1:5000/login" in first.stdout
+    elsewhere = runner.invoke(args=["demo", "--password", "demo-pass-123",
+                                    "--url", "http://127.0.0.1:5077/"])
+    assert "Sign in at http://127.0.0.1:5077/login with:" in elsewhere.stdout  # make run PORT=
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
         assert db.session.scalar(select(func.count()).select_from(Account)) == 3

@@ -24,10 +24,10 @@ class DemoData:
     acme: Organisation
     globex: Organisation
 
-    def describe(self, password: str) -> str:
-        """Return the sign-in details for the console."""
+    def describe(self, password: str, base_url: str = "http://127.0.0.1:5000") -> str:
+        """Return the sign-in details for the console (the portal served at `base_url`)."""
         return "\n".join([
-            "Demo data is ready. Sign in at http://127.0.0.1:5000/login with:",
+            f"Demo data is ready. Sign in at {base_url.rstrip('/')}/login with:",
             f"  IT administrator  {IT_ADMIN_EMAIL:<26} password: {password}",
             f"  Member            {MEMBER_EMAIL:<26} password: {password}",
             f"  Support staff     {SUPPORT_EMAIL:<26} password: {password}",

@@ -171,14 +171,22 @@ def expire_grants() -> int:
 
 
 def expires_in_words(until: datetime, now: datetime | None = None) -> str:
-    """Say how long a grant has left, e.g. "expires in 5 h"."""
+    """Say how long a grant has left, e.g. "expires in 5 h 30 min", "expires in 33 h".
+
+    Exact to the minute (rounded up) below 10 hours, so an 8-hour grant given a moment ago
+    reads "8 h", not "7 h"; to the nearest hour below 2 days, to the nearest day beyond.
+    The page shows the exact end time beside it.
+    """
     seconds = (until - (now or clock.now())).total_seconds()
     if seconds <= 0:
         return "expired"
     minutes = math.ceil(seconds / 60)
     if minutes < 60:
         return f"expires in {minutes} min"
-    hours = int(seconds // 3600)
+    if minutes < 10 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"expires in {hours} h {rest} min" if rest else f"expires in {hours} h"
+    hours = round(seconds / 3600)
     if hours < 48:
         return f"expires in {hours} h"
-    return f"expires in {hours // 24} days"
+    return f"expires in {round(seconds / 86400)} days"

@@ -102,12 +102,12 @@ def test_the_grant_shows_on_the_member_page_and_in_the_people_list_with_its_expi
     listing = admin_client.get("/people/").get_data(as_text=True)
     row = re.search(rf'<tr data-member="{max_id}">(.*?)</tr>', listing, re.S).group(1)
     assert re.search(r'class="pill pill-temporary"[^>]*>IT Administrator '
-                     r'<span class="pill-note">· expires in 5 h</span>', row)
+                     r'<span class="pill-note">· expires in 5 h 30 min</span>', row)
     page = admin_client.get(f"/people/{max_id}").get_data(as_text=True)
     source = re.search(r'<tr data-role="IT Administrator" data-source="grant"[^>]*>(.*?)</tr>',
                        page, re.S).group(1)
     assert "Time-boxed until" in source and "2026-11-02 17:00 UTC" in source
-    assert "expires in 5 h" in source and "Q4 ISO 27001 audit" in source
+    assert "expires in 5 h 30 min" in source and "Q4 ISO 27001 audit" in source
     assert "granted by it-admin@acme.example" in source and "End now" in source
 
 
@@ -267,8 +267,11 @@ def test_a_granted_member_sees_the_scim_status_block_but_never_a_token(
 
 @pytest.mark.parametrize("left, words", [
     (timedelta(seconds=20), "expires in 1 min"), (timedelta(minutes=45), "expires in 45 min"),
-    (timedelta(minutes=60), "expires in 1 h"), (timedelta(hours=5, minutes=59), "expires in 5 h"),
-    (timedelta(hours=47), "expires in 47 h"), (timedelta(days=29, hours=23), "expires in 29 days"),
+    (timedelta(minutes=60), "expires in 1 h"),
+    (timedelta(hours=5, minutes=59), "expires in 5 h 59 min"),
+    (timedelta(hours=7, minutes=59, seconds=30), "expires in 8 h"),  # an 8 h grant just given
+    (timedelta(hours=23, minutes=40), "expires in 24 h"), (timedelta(hours=47), "expires in 47 h"),
+    (timedelta(days=29, hours=23), "expires in 30 days"),
     (timedelta(0), "expired"),
 ])
 def test_expiry_is_said_in_words(left: timedelta, words: str) -> None:
