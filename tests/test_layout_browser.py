@@ -109,3 +109,45 @@ def test_long_names_urls_and_tables_never_widen_any_page(
                 _check_page(page, live_server + path, f"layout-{size}-{name}")
         finally:
             context.close()
+
+
+UNBROKEN = "Maximilianeunterbergerschmidt" * 10  # 290 characters, no space: the API takes it
+
+
+def test_an_unbroken_name_from_the_idp_wraps_and_leaves_every_column_in_view(
+    app: Flask, factory: Factory, live_server: str, browser: Any
+) -> None:
+    org = factory.org("Acme Corp")
+    factory.it_admin(org)
+    with app.app_context():
+        token = scim_tokens.issue_token(db.session.get(Organisation, org.id), CLI_ACTOR).plaintext
+        db.session.commit()
+    scim, base = app.test_client(), f"/scim/v2/{org.key}"
+    headers = {"Authorization": f"Bearer {token}"}
+    user = scim.post(f"{base}/Users", headers=headers, json={
+        "userName": "max@acme.example", "displayName": UNBROKEN})
+    assert user.status_code == 201, user.data
+    group = scim.post(f"{base}/Groups", headers=headers, json={
+        "displayName": UNBROKEN, "members": [{"value": user.json["id"]}]})
+    assert group.status_code == 201, group.data
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        sign_in(page, live_server, "it-admin@acme.example")
+        for path, name in (("/people/", "people"), ("/groups/", "groups")):
+            page.goto(live_server + path)
+            screenshot(page, f"unbroken-name-{name}")
+            hidden = page.evaluate("""() => {
+                const box = document.querySelector('.table-scroll, .listing')
+                    .getBoundingClientRect();
+                return [...document.querySelectorAll('table thead th')]
+                    .filter(th => th.getBoundingClientRect().right > box.right + 1)
+                    .map(th => th.textContent.trim());
+            }""")
+            assert hidden == [], f"{path}: columns out of view: {hidden}"
+            select = page.locator("#people-group")
+            if select.count():
+                assert select.bounding_box()["width"] <= 22 * 16 + 1
+    finally:
+        context.close()
