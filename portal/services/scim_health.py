@@ -6,7 +6,11 @@ All thresholds live here. States, in the order they are checked:
            IdP has not used it yet (expected right after a rotation);
 - failing: the latest request failed, and so did at least FAILING_MIN_FAILURES and
            FAILING_MIN_SHARE of the last HEALTH_WINDOW requests (all of them, if fewer);
-- healthy: otherwise.
+- intermittent: the latest request succeeded, but as many requests failed after the
+           window's first success (so the connection worked, and requests still failed:
+           some of the IdP's requests are wrong, not its token or URL);
+- healthy: otherwise, including a connection that failed and then recovered (failures
+           only before the window's first success).
 
 What counts as a failed request is `is_failure`, the one rule the incident notices
 (portal.services.scim_notices) use too: a server error, a refusal that means the IdP's
@@ -37,8 +41,10 @@ BREAKING_CLIENT_ERRORS = (400, 403, 405, 413)
 TOKEN_REFUSED = (401, 429)  # without a valid token: refused, or refused after too many tries
 
 NONE, HEALTHY, FAILING, ROTATED = "none", "healthy", "failing", "rotated"
+INTERMITTENT = "intermittent"
 BADGES = {NONE: ("No requests", "neutral"), HEALTHY: ("Healthy", "ok"),
-          FAILING: ("Failing", "danger"), ROTATED: ("Token rotated", "warn")}
+          FAILING: ("Failing", "danger"), ROTATED: ("Token rotated", "warn"),
+          INTERMITTENT: ("Intermittent failures", "warn")}
 
 REASONS = {401: "invalid token", 403: "access refused", 404: "unknown resource",
            405: "method not allowed", 409: "conflict", 413: "request too large",
@@ -166,6 +172,18 @@ def connection_health(org: Organisation, now: datetime | None = None) -> Health:
                    else "the only request so far failed")
         return Health(FAILING, f"Failing — {counted}: {reason} since {clock(since, now)}",
                       since=since, failures=failures, window=len(recent))
+    oldest_first = recent[::-1]
+    first_ok = next((i for i, r in enumerate(oldest_first)
+                     if not is_failure(r.status, r.token_valid)), len(recent))
+    after_ok = [r for r in oldest_first[first_ok:] if is_failure(r.status, r.token_valid)]
+    if len(after_ok) >= failing_threshold(len(recent)):
+        last_failed = after_ok[-1]
+        reason = failure_reason(last_failed.status, last_failed.scim_type, last_failed.detail)
+        return Health(INTERMITTENT, f"Intermittent failures — {failures} of the last "
+                                    f"{len(recent)} requests failed (the latest at "
+                                    f"{clock(last_failed.time, now)}: {reason}); the last "
+                                    f"request succeeded {ago(latest.time, now)}",
+                      since=after_ok[0].time, failures=failures, window=len(recent))
     client = f" ({latest.client[:60]})" if latest.client else ""
     return Health(HEALTHY, f"Healthy — last request {ago(latest.time, now)}{client}",
                   failures=failures, window=len(recent))

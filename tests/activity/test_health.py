@@ -295,3 +295,41 @@ def test_the_scim_screen_stays_healthy_through_real_lookups_and_conflicts_but_no
     assert 'data-state="failing"' in page and "invalid request (invalidFilter)" in page
     with app.app_context():  # the notices saw the same failure
         assert db.session.scalar(select(func.count()).select_from(ScimIncident)) == 1
+    for _ in range(2):
+        assert scim_org.call("GET", "/Users?filter=userName%20zz%20%22x%22").status_code == 400
+    assert scim_org.call("GET", "/Users").status_code == 200  # one success does not hide them
+    page = admin_client.get("/settings/iam/scim").get_data(as_text=True)
+    assert 'data-state="intermittent"' in page and "Intermittent failures" in page
+    assert "6 of the last 19 requests failed" in page
+
+
+def test_failures_among_successes_are_intermittent_not_healthy(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity
+) -> None:
+    """The connection works, yet many requests fail: one success must not hide that."""
+    backdate_token(app, scim_org.org, NOW - timedelta(days=30))
+    for minute in range(20, 40):
+        add_activity(scim_org.org, at=_at(minute), client="Okta",
+                     **({"status": 400, "scim_type": "invalidFilter"} if minute % 3 else {}))
+    add_activity(scim_org.org, at=_at(41))
+    health = _health(app, scim_org.org)
+    assert (health.state, health.label, health.badge) == ("intermittent",
+                                                          "Intermittent failures", "warn")
+    assert health.line == ("Intermittent failures — 12 of the last 20 requests failed (the "
+                           "latest at 10:38 UTC: invalid request (invalidFilter)); the last "
+                           "request succeeded 19 min ago")
+    assert (health.failures, health.window) == (12, 20)
+
+
+def test_a_connection_that_failed_and_recovered_is_healthy_not_intermittent(
+    app: Flask, scim_org: ScimOrg, add_activity: AddActivity
+) -> None:
+    backdate_token(app, scim_org.org, NOW - timedelta(days=30))
+    for minute in range(20, 35):
+        add_activity(scim_org.org, at=_at(minute), status=500)
+    for minute in range(35, 40):
+        add_activity(scim_org.org, at=_at(minute))
+    assert _health(app, scim_org.org).state == HEALTHY
+    add_activity(scim_org.org, at=_at(40), status=500)  # one failure after it worked: still fine
+    add_activity(scim_org.org, at=_at(41))
+    assert _health(app, scim_org.org).state == HEALTHY
