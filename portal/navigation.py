@@ -22,19 +22,20 @@ class NavItem:
     endpoint: str | None = None
     key: str = ""
     children: tuple[NavItem, ...] = field(default_factory=tuple)
+    permission: str | None = None  # what opening it needs (the sidebar marks the others)
 
 
 IT_SETTINGS_NAV: tuple[NavItem, ...] = (
-    NavItem("General", "settings.general", key="general"),
+    NavItem("General", "settings.general", key="general", permission=SETTINGS_GENERAL),
     NavItem(
         "Identity & Access Management",
         key="iam",
         children=(
-            NavItem("SCIM", "iam.scim", key="iam.scim"),
-            NavItem("SSO", "iam.sso", key="iam.sso"),
+            NavItem("SCIM", "iam.scim", key="iam.scim", permission=IAM_MANAGE),
+            NavItem("SSO", "iam.sso", key="iam.sso", permission=IAM_MANAGE),
         ),
     ),
-    NavItem("Audit Log", "settings.audit_log", key="audit"),
+    NavItem("Audit Log", "settings.audit_log", key="audit", permission=AUDIT_VIEW),
 )
 
 

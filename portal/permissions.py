@@ -32,6 +32,7 @@ class BuiltinRole:
 
 ADMINISTRATOR = "Administrator"
 IT_ADMINISTRATOR = "IT Administrator"
+AUDITOR = "Auditor"
 MEMBER = "Member"
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
@@ -41,5 +42,9 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
         "Technical platform configuration, including identity and access management.",
         (IAM_MANAGE, SETTINGS_GENERAL, AUDIT_VIEW, PEOPLE_VIEW, PEOPLE_MANAGE),
     ),
+    # For a Data Protection Officer or an auditor: evidence without the power to change
+    # anything (migration d2b7c4e8a9f1 adds it where the built-in roles already exist).
+    BuiltinRole(AUDITOR, "Reads the audit log, people and groups, and exports audit evidence; "
+                         "changes nothing.", (AUDIT_VIEW, PEOPLE_VIEW)),
     BuiltinRole(MEMBER, "Uses the product; no IT Settings access.", ()),
 )

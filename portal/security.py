@@ -32,6 +32,7 @@ from portal.extensions import db, login_manager
 from portal.flask_app import current_request, request_globals
 from portal.models import Account, Membership
 from portal.navigation import IT_SETTINGS_NAV
+from portal.permissions import IT_SETTINGS_PERMISSIONS
 from portal.prepared import remembered_connection, session_connection
 from portal.services import accounts, roles
 
@@ -316,11 +317,13 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def _shell_context() -> dict[str, Any]:
+        permissions = g.get("permissions", frozenset())
         return {
             "current_membership": g.get("membership"),
             "memberships": g.get("memberships", []),
-            "permissions": g.get("permissions", frozenset()),
+            "permissions": permissions,
             "it_settings_nav": IT_SETTINGS_NAV,
+            "opens_it_settings": bool(IT_SETTINGS_PERMISSIONS & permissions),
         }
 
 

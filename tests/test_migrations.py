@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -68,4 +70,22 @@ def test_migrations_downgrade_to_every_earlier_revision_and_upgrade_again(app: F
                 assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
             upgrade()
             _matches_models()
+    _reset(app, restore=True)
+
+
+def test_the_auditor_role_is_added_where_the_built_in_roles_already_exist(app: Flask) -> None:
+    _reset(app)
+    with app.app_context():
+        upgrade(revision="c9e4b7a1d2f3")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO role (name, description, permissions) VALUES "
+                              "('Administrator', '', '[]'), ('Member', '', '[]')"))
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, permissions FROM role ORDER BY name")).all()
+        assert [name for name, _ in rows] == ["Administrator", "Auditor", "Member"]
+        permissions = dict(rows)["Auditor"]
+        assert sorted(permissions if isinstance(permissions, list) else
+                      json.loads(permissions)) == ["it_settings.audit",
+                                                                  "people.view"]
     _reset(app, restore=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -9,7 +11,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, GroupRoleMapping, Membership, MembershipRole, Organisation
-from portal.permissions import ADMINISTRATOR, IT_ADMINISTRATOR, MEMBER
+from portal.permissions import ADMINISTRATOR, AUDITOR, IT_ADMINISTRATOR, MEMBER
 from portal.services import roles
 from tests.conftest import Factory, csrf_from, login
 from tests.people.conftest import Directory
@@ -115,7 +117,7 @@ def test_every_post_needs_the_csrf_token(
 
 
 @pytest.mark.parametrize("role, sees", [(IT_ADMINISTRATOR, True), (ADMINISTRATOR, True),
-                                        (MEMBER, False)])
+                                        (AUDITOR, True), (MEMBER, False)])
 def test_sidebar_offers_people_and_groups_to_those_who_may_open_them(
     client: FlaskClient, factory: Factory, role: str, sees: bool
 ) -> None:
@@ -124,7 +126,7 @@ def test_sidebar_offers_people_and_groups_to_those_who_may_open_them(
     html = client.get("/").get_data(as_text=True)
     nav = html[html.index('<nav class="main-nav"'):html.index("</nav>", html.index("main-nav"))]
     assert ('href="/people/"' in nav) is sees and ('href="/groups/"' in nav) is sees
-    assert "IT Settings" in nav
+    assert ("IT Settings" in nav) is (role != MEMBER)  # a Member could only meet a 403 there
 
 
 def test_the_people_entry_is_marked_current_on_people_pages(
@@ -138,3 +140,34 @@ def test_scim_screen_links_to_the_scim_provisioned_people(admin_client: FlaskCli
     html = admin_client.get("/settings/iam/scim").get_data(as_text=True)
     assert '<a href="/people/?source=scim">Verify provisioned users' in html
     assert admin_client.get("/people/?source=scim").status_code == 200
+
+
+def test_an_auditor_reads_people_groups_and_the_audit_log_and_changes_nothing(
+    app: Flask, client: FlaskClient, factory: Factory, acme: Organisation,
+    targets: dict[str, str]
+) -> None:
+    """The DPO's role: evidence without the power to rotate a token or change a person."""
+    factory.member(acme, "dpo@acme.example", AUDITOR)
+    login(client, "dpo@acme.example")
+    token = csrf_from(client.get("/").data)
+    before = _state(app)
+    for method, path in GETS:
+        assert _send(client, method, path, targets, token) == 200, (method, path)
+    for method, path in POSTS:
+        assert _send(client, method, path, targets, token) == 403, (method, path)
+    for path in ("/settings/iam/scim", "/settings/iam/sso", "/settings/general",
+                 "/settings/iam/scim/activity", "/settings/iam/scim/report"):
+        assert client.get(path).status_code == 403, path
+    rotate = client.post("/settings/iam/scim/token/rotate", data={"csrf_token": token})
+    assert rotate.status_code == 403
+    assert _state(app) == before
+    assert client.get("/settings/").headers["Location"] == "/settings/audit"
+    assert client.get("/settings/audit").status_code == 200
+    export = client.get("/settings/audit/export.csv")  # (audited: "audit_log.exported")
+    assert export.status_code == 200 and export.content_type.startswith("text/csv")
+    html = client.get("/settings/audit").get_data(as_text=True)
+    sidebar = html[html.index('aria-label="IT Settings"'):]
+    sidebar = sidebar[:sidebar.index("</nav>")]
+    marked = [m.strip() for m in re.findall(r'class="nav-no-access"[^>]*>([^<]+)<', sidebar)]
+    assert marked == ["General", "SCIM", "SSO"]  # listed, and marked: they lead to a 403
+    assert re.search(r'aria-current="page">Audit Log</a>', sidebar)
