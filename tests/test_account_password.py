@@ -140,6 +140,12 @@ def test_form_mistakes_are_explained_on_their_fields_and_nothing_is_written(
          "Enter the new password."),
         ({"new_password": PASSWORD, "confirm_password": PASSWORD}, "new_password",
          "The new password must differ from the current one."),
+        ({"new_password": "password123", "confirm_password": "password123"}, "new_password",
+         "Choose a password that is harder to guess: This is a very common password. A few "
+         "unrelated words make a strong password that is easy to remember."),
+        ({"new_password": "ada@acme.example1", "confirm_password": "ada@acme.example1"},
+         "new_password", "Choose a password that is harder to guess: It is too easy to guess. "
+         "A few unrelated words make a strong password that is easy to remember."),  # the email
     ]
     for form, field, message in cases:
         status, html = _change(client, current_password=PASSWORD, **form)

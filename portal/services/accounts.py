@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 
 from portal.extensions import db
 from portal.models import (
@@ -23,6 +25,8 @@ from portal.services.errors import ServiceError
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256  # well beyond any passphrase; bounds the work of one hash
+MIN_PASSWORD_SCORE = 2  # zxcvbn's 0-4: 2 is "somewhat guessable" (~10^8 guesses) and above
+ESTIMATED_LENGTH = 72  # zxcvbn's own limit; a longer password is judged by its beginning
 
 
 class WrongPassword(ServiceError):
@@ -58,20 +62,34 @@ def get_or_create_account(email: str, *, display_name: str = "") -> Account:
     return account
 
 
-def password_problem(password: str) -> str | None:
-    """Return why a new password is not acceptable, or None if it is."""
+def password_problem(password: str, about: Sequence[str] = ()) -> str | None:
+    """Return why a new password is not acceptable, or None if it is.
+
+    Besides the length, a password must not be easy to guess (NIST SP 800-63B asks to
+    refuse commonly used and compromised ones): zxcvbn, a well-kept estimator with lists of
+    common passwords, names and words, must rate it at least MIN_PASSWORD_SCORE of 4.
+    `about` holds what an attacker knows of the person (their email), which must not help.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"A password can have at most {MAX_PASSWORD_LENGTH} characters."
     if not password.strip():
         return "A password cannot be only spaces."
+    words = [part for text in about
+             for part in (text, text.partition("@")[0], *text.replace("@", ".").split("."))
+             if len(part) > 2]
+    verdict = zxcvbn(password[:ESTIMATED_LENGTH], user_inputs=words)
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        why = (verdict["feedback"].get("warning") or "It is too easy to guess.").rstrip(".")
+        return (f"Choose a password that is harder to guess: {why}. A few unrelated words "
+                "make a strong password that is easy to remember.")
     return None
 
 
 def set_password(account: Account, password: str) -> None:
     """Set the account's password (scrypt hash)."""
-    problem = password_problem(password)
+    problem = password_problem(password, about=[account.email])
     if problem:
         raise ServiceError(problem)
     account.password_hash = generate_password_hash(password)
