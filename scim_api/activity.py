@@ -46,6 +46,9 @@ RESOURCE_TYPES = {
 }
 
 
+NOT_STORED_WITHOUT_TOKEN = "not stored: the request did not carry the organisation's valid SCIM token"
+
+
 def start_recording() -> None:
     """Start timing a SCIM request and arrange for it to be recorded, whatever its outcome."""
     if not is_scim_request():
@@ -71,6 +74,15 @@ def _path_parts(req: Request) -> tuple[str, str | None, str | None]:
     resource = RESOURCE_TYPES.get(segment.lower(), "Other") if segment else None
     resource_id = scrub_text(parts[2])[:64] if len(parts) > 2 and parts[2] else None
     return key, resource, resource_id
+
+
+def _route_shape(req: Request) -> str:
+    """Return the path up to its resource type, "/…" for more and "?…" for a query."""
+    parts = req.path.split("/")
+    shape = scrub_text("/".join(parts[:5]))[:300]
+    if len(parts) > 5 and any(parts[5:]):
+        shape += "/…"
+    return shape + ("?…" if req.query_string else "")
 
 
 def _response_json(response: Response) -> dict[str, Any] | None:
@@ -105,8 +117,7 @@ def _request_body(req: Request, raw: bytes | None, secrets: tuple[str, ...],
     if not token_valid and raw:
         # Anyone who knows the base URL can send a request: what they write is not kept in
         # the organisation's log (its size is, and the refusal itself).
-        return {"bytes": len(raw), "note": "not stored: the request did not carry the "
-                                           "organisation's valid SCIM token"}
+        return {"bytes": len(raw), "note": NOT_STORED_WITHOUT_TOKEN}
     return scrub_body(raw, secrets=secrets)
 
 
@@ -151,9 +162,13 @@ def describe(response: Response) -> dict[str, Any]:
             if key and "\x00" not in key else None
         row["token_valid"] = (bool(presented)
                               and scim_tokens.verify_token(key, presented) is not None)
+    if not row["token_valid"]:
+        # Anyone who knows the base URL can send a request: keep the route it asked for,
+        # not words it chose (an id segment, a query, a body) for the admins to read.
+        row["path"], row["resource_id"] = _route_shape(req), None
     try:
         query = req.query_string.decode("utf-8", "replace")
-        if query:
+        if query and row["token_valid"]:
             row["path"] = (row["path"] + "?" + scrub_query(query))[:2000]
         raw = _raw_body(req, status)
         # The token and every password the body carries, wherever else they appear.

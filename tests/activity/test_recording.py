@@ -155,6 +155,14 @@ def test_what_a_request_without_the_valid_token_sends_is_not_kept_in_the_log(
             "note": "not stored: the request did not carry the organisation's valid SCIM token"}
     assert accepted.request_body == json.loads(planted)
     assert "555 0100" not in json.dumps([refused_1.request_body, refused_2.request_body])
+    planted_path = "/Users/Call-555-0100-now?filter=userName%20eq%20%22call%20555%200100%22"
+    assert scim_org.call("GET", planted_path, token="dpms_scim_wrong").status_code == 401
+    assert scim_org.call("GET", "/ServiceProviderConfig", token="dpms_scim_wrong").status_code \
+        == 401
+    by_path, config = activity_rows(app)[3:]
+    assert (by_path.path, by_path.resource_id) == (f"{scim_org.base}/Users/…?…", None)
+    assert (config.path, config.resource_type) == (f"{scim_org.base}/ServiceProviderConfig",
+                                                   "ServiceProviderConfig")
 
 
 def test_request_naming_no_known_organisation_is_recorded_without_one(

@@ -200,3 +200,39 @@ def test_two_deletes_of_members_of_the_same_groups_answer_both(
     with app.app_context():
         versions = list(db.session.scalars(select(Group.version).order_by(Group.id)))
     assert versions == [3, 3, 3]  # created (1), then one step per deleted member
+
+
+def test_a_delete_that_comes_while_an_add_holds_the_person_waits_and_removes_the_new_row(
+    app: Flask, scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The add has checked the person is live; a delete arrives before the add inserts.
+
+    The add holds the person (FOR SHARE) until it commits, so the delete waits, then finds
+    the new row and removes it. Without the hold the delete went first and the add kept a
+    row for a deleted User.
+    """
+    user = scim.create_user("leaver@acme.example")["id"]
+    group = scim.create_group("Finance")["id"]
+    held_now = threading.Event()
+    hold = scim_groups._hold_as_users
+
+    def hold_then_wait_for_the_delete(member_ids: Any) -> None:
+        hold(member_ids)
+        held_now.set()
+        _until_a_request_waits_for_a_lock()  # the delete, waiting for this add to commit
+
+    monkeypatch.setattr(scim_groups, "_hold_as_users", hold_then_wait_for_the_delete)
+
+    def delete_user(c: Scim) -> Any:
+        assert held_now.wait(30)
+        return c.delete(f"/Users/{user}")
+
+    patch, delete = side_by_side(
+        scim,
+        lambda c: c.patch(f"/Groups/{group}",
+                          {"op": "add", "path": "members", "value": [{"value": user}]}),
+        delete_user)
+    assert patch.status_code == 204, patch.get_data(as_text=True)
+    assert delete.status_code == 204, delete.get_data(as_text=True)
+    assert scim.group_member_ids(group) == set()
+    assert _rows_of_deleted_users(app) == []
