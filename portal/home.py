@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from portal.auth import safe_next
 from portal.forms import id_param
-from portal.permissions import IAM_MANAGE, IT_SETTINGS_PERMISSIONS
+from portal.permissions import IAM_MANAGE
 from portal.security import ORG_SESSION_KEY
 from portal.services import notifications, roles
 
@@ -24,7 +24,6 @@ def index() -> str:
     return render_template(
         "home/index.html",
         member_roles=member_roles,
-        can_it_settings=bool(IT_SETTINGS_PERMISSIONS & g.permissions),
         can_iam=IAM_MANAGE in g.permissions,
     )
 

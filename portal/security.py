@@ -113,15 +113,15 @@ def current_membership() -> Membership:
     return membership
 
 
-def require_permission(permission: str) -> Callable[[F], F]:
-    """Refuse with a full 403 unless the current member holds the permission."""
+def require_permission(*permissions: str) -> Callable[[F], F]:
+    """Refuse with a full 403 unless the current member holds the permission (one of them)."""
 
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
-            if permission not in g.get("permissions", frozenset()):
+            if not g.get("permissions", frozenset()).intersection(permissions):
                 abort(403)
             return view(*args, **kwargs)
 

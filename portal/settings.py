@@ -47,7 +47,8 @@ def audit_log() -> Response:
     wanted = AuditFilter.from_args(request.args)
     page = audit_log_service.list_events(org, wanted, before=id_param(request.args.get("before")))
     context = {"page": page, "wanted": wanted, "filter_args": wanted.as_args(),
-               "details": audit_details.readable(org.id, page.events)}
+               "details": audit_details.readable(org.id, page.events),
+               "paged": request.args.get("before") is not None}
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
         # The filter form swaps the results (messages, export link, table); paging, rows.
         partial = "_audit_results.html" if request.headers.get("HX-Target") == "audit-results" \
@@ -56,8 +57,8 @@ def audit_log() -> Response:
     else:
         response = make_response(render_template(
             "settings/audit_log.html", nav_key="audit", actions=audit_log_service.actions(org),
-            paged=request.args.get("before") is not None, **context))
-    response.vary.add("HX-Request")
+            **context))
+    response.vary.update(("HX-Request", "HX-Target"))
     return response
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from flask import make_response, render_template, request
+from flask import g, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from portal.forms import id_param
 from portal.iam import bp
-from portal.permissions import IAM_MANAGE
+from portal.permissions import AUDIT_VIEW, IAM_MANAGE
 from portal.security import current_membership, require_permission
 from portal.services import provisioning_activity, scim_health, scim_report
 from portal.services.provisioning_activity import RESOURCE_FILTERS, ActivityFilter
@@ -52,20 +52,23 @@ def scim_health_badge() -> Response:
     return _vary(make_response(render_template("settings/iam/_health.html", health=health)))
 
 
+# The status report is audit evidence: an Auditor (AUDIT_VIEW) reads it too, from the
+# Audit Log, without access to the SCIM screen itself (no token, nothing to change).
 @bp.route("/scim/report")
-@require_permission(IAM_MANAGE)
+@require_permission(IAM_MANAGE, AUDIT_VIEW)
 def scim_report_page() -> str:
     """Show the printable SCIM status report (audit evidence)."""
     org = current_membership().organisation
+    nav_key = "iam.scim" if IAM_MANAGE in g.permissions else "audit"
     if not org.scim_released:  # the same calm line as the Configuration screen
-        return render_template("settings/iam/scim.html", nav_key="iam.scim",
+        return render_template("settings/iam/scim.html", nav_key=nav_key,
                                status=scim_status(org))
     report = scim_report.build_report(org, current_membership())
-    return render_template("settings/iam/report.html", nav_key="iam.scim", report=report)
+    return render_template("settings/iam/report.html", nav_key=nav_key, report=report)
 
 
 @bp.route("/scim/report.json")
-@require_permission(IAM_MANAGE)
+@require_permission(IAM_MANAGE, AUDIT_VIEW)
 def scim_report_json() -> Response:
     """Download the SCIM status report as JSON (audit evidence)."""
     membership = current_membership()

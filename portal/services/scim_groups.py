@@ -61,16 +61,22 @@ def get_group(org: OrgScope, public_id: str, *, for_update: bool = False) -> Gro
     return group
 
 
+def _live_users(org: OrgScope, public_ids: Iterable[str], column: Any) -> dict[str, Any]:
+    """Map those of these ids that are Users here to a column of theirs (chunked reads)."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted({i for i in public_ids if "\x00" not in i})):
+        rows = db.session.execute(
+            select(Membership.public_id, column).where(
+                Membership.organisation_id == org.id, Membership.scim_managed.is_(True),
+                Membership.scim_deleted_at.is_(None), Membership.public_id.in_(chunk)))
+        found.update({public_id: value for public_id, value in rows})
+    return found
+
+
 def resolve_members(org: OrgScope, public_ids: Iterable[str]) -> dict[str, int]:
     """Map member ids to membership ids; any id that is not a User here is an error."""
     wanted = sorted(set(public_ids))
-    found: dict[str, int] = {}
-    for chunk in _chunks([i for i in wanted if "\x00" not in i]):
-        rows = db.session.execute(
-            select(Membership.public_id, Membership.id).where(
-                Membership.organisation_id == org.id, Membership.scim_managed.is_(True),
-                Membership.scim_deleted_at.is_(None), Membership.public_id.in_(chunk)))
-        found.update({public_id: member_id for public_id, member_id in rows})
+    found: dict[str, int] = _live_users(org, wanted, Membership.id)
     unknown = [i for i in wanted if i not in found]
     if unknown:
         raise _not_users(unknown)
@@ -79,14 +85,7 @@ def resolve_members(org: OrgScope, public_ids: Iterable[str]) -> dict[str, int]:
 
 def display_names(org: OrgScope, public_ids: Sequence[str]) -> dict[str, str | None]:
     """Return the display names of those of these ids that are Users here (by id)."""
-    found: dict[str, str | None] = {}
-    for chunk in _chunks(sorted({i for i in public_ids if "\x00" not in i})):
-        found.update(db.session.execute(
-            select(Membership.public_id, Membership.display_name).where(
-                Membership.organisation_id == org.id, Membership.scim_managed.is_(True),
-                Membership.scim_deleted_at.is_(None), Membership.public_id.in_(chunk)))
-            .tuples().all())
-    return found
+    return _live_users(org, public_ids, Membership.display_name)
 
 
 def _not_users(public_ids: Sequence[str], total: int | None = None) -> ServiceError:

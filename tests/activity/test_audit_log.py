@@ -127,6 +127,7 @@ def test_filtering_in_place_updates_the_export_link_to_the_same_filters(
                             headers={"HX-Request": "true", "HX-Target": "audit-results"})
     html = part.get_data(as_text=True)
     assert b"<html" not in part.data and _ids(html) == [wanted]
+    assert "Show newest, unfiltered" in html and "HX-Target" in part.headers["Vary"]
     link = re.search(r'href="(/settings/audit/export\.csv[^"]*)"', html)
     assert link and "Exports the events matching these filters" in html
     rows = _csv(admin_client.get(link.group(1).replace("&amp;", "&")))

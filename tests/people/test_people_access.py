@@ -156,8 +156,13 @@ def test_an_auditor_reads_people_groups_and_the_audit_log_and_changes_nothing(
     for method, path in POSTS:
         assert _send(client, method, path, targets, token) == 403, (method, path)
     for path in ("/settings/iam/scim", "/settings/iam/sso", "/settings/general",
-                 "/settings/iam/scim/activity", "/settings/iam/scim/report"):
+                 "/settings/iam/scim/activity", "/settings/iam/scim/health"):
         assert client.get(path).status_code == 403, path
+    report = client.get("/settings/iam/scim/report").get_data(as_text=True)  # audit evidence
+    assert "SCIM provisioning status report" in report and "Back to the Audit Log" in report
+    assert re.search(r'aria-current="page">Audit Log</a>', report)
+    assert 'href="/settings/iam/scim"' not in report.split("</nav>", 2)[-1]  # no way to 403
+    assert client.get("/settings/iam/scim/report.json").status_code == 200
     rotate = client.post("/settings/iam/scim/token/rotate", data={"csrf_token": token})
     assert rotate.status_code == 403
     assert _state(app) == before
@@ -166,6 +171,7 @@ def test_an_auditor_reads_people_groups_and_the_audit_log_and_changes_nothing(
     export = client.get("/settings/audit/export.csv")  # (audited: "audit_log.exported")
     assert export.status_code == 200 and export.content_type.startswith("text/csv")
     html = client.get("/settings/audit").get_data(as_text=True)
+    assert 'href="/settings/iam/scim/report"' in html
     sidebar = html[html.index('aria-label="IT Settings"'):]
     sidebar = sidebar[:sidebar.index("</nav>")]
     marked = [m.strip() for m in re.findall(r'class="nav-no-access"[^>]*>([^<]+)<', sidebar)]
