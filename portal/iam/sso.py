@@ -74,7 +74,9 @@ def sso_save() -> Response:
                                                 "user_id_attribute", "metadata_xml")}
         return _render(exc.errors, source, values, status=400)
     flash("The identity provider settings were saved.", "success")
-    return redirect(url_for("iam.sso"))
+    # The forms post to "…#idp-title" so that their errors are in view; the page after a
+    # save starts at the top, where the message is (a redirect's own fragment wins).
+    return redirect(url_for("iam.sso", _anchor="main"))
 
 
 @bp.route("/sso/enforce", methods=["POST"])

@@ -45,11 +45,17 @@ def test_admin_configures_sso_from_metadata_and_a_provisioned_member_signs_in_at
         page.fill("#metadata_xml", "<md:EntityDescriptor broken")
         page.click("button:has-text('Save from metadata')")
         assert "not well-formed XML" in page.locator("[data-testid=error-metadata]").inner_text()
+        errors = page.locator("[data-testid=idp-errors]")  # in view, not below the fold
+        assert errors.is_visible() and page.evaluate(
+            "document.querySelector('[data-testid=idp-errors]').getBoundingClientRect().top"
+            " < window.innerHeight")
         screenshot(page, "sso-02-metadata-error")
 
         page.fill("#metadata_xml", idp.metadata())
         page.click("button:has-text('Save from metadata')")
         assert page.locator("[data-testid=status-badge]").inner_text() == "Configured"
+        assert page.url.endswith("/settings/iam/sso#main")  # the saved message, at the top
+        assert page.evaluate("window.scrollY") < 200
         assert "CN=idp.example.test" in page.locator("[data-testid=certificate]").inner_text()
         screenshot(page, "sso-03-configured")
 
