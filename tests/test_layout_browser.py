@@ -24,11 +24,16 @@ LONG_GROUP = "Engineering — Platform Infrastructure and Reliability Team (EMEA
 WIDTHS = {"desktop": (1366, 768), "phone": (390, 844)}
 
 
-def _provision_long_names(app: Flask, org: Organisation) -> tuple[str, str]:
-    """Drive the SCIM API: users with long names, a long group, a deactivation and a failure."""
+def _scim_token(app: Flask, org: Organisation) -> str:
     with app.app_context():
         token = scim_tokens.issue_token(db.session.get(Organisation, org.id), CLI_ACTOR).plaintext
         db.session.commit()
+    return token
+
+
+def _provision_long_names(app: Flask, org: Organisation) -> tuple[str, str]:
+    """Drive the SCIM API: users with long names, a long group, a deactivation and a failure."""
+    token = _scim_token(app, org)
     scim = app.test_client()
     headers = {"Authorization": f"Bearer {token}", "User-Agent": "Okta SCIM Client 1.0.0"}
     base = f"/scim/v2/{org.key}"
@@ -119,9 +124,7 @@ def test_an_unbroken_name_from_the_idp_wraps_and_leaves_every_column_in_view(
 ) -> None:
     org = factory.org("Acme Corp")
     factory.it_admin(org)
-    with app.app_context():
-        token = scim_tokens.issue_token(db.session.get(Organisation, org.id), CLI_ACTOR).plaintext
-        db.session.commit()
+    token = _scim_token(app, org)
     scim, base = app.test_client(), f"/scim/v2/{org.key}"
     headers = {"Authorization": f"Bearer {token}"}
     user = scim.post(f"{base}/Users", headers=headers, json={
