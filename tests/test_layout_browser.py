@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -9,9 +10,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Group, Membership, Organisation
-from portal.services import scim_tokens
-from portal.services.audit import CLI_ACTOR
+from portal.models import Account, Group, Membership, Organisation, utcnow
+from portal.permissions import AUDITOR, MEMBER
+from portal.services import role_grants, roles, scim_tokens
+from portal.services.audit import CLI_ACTOR, Actor
 from tests.conftest import Factory, screenshot
 from tests.iam.helpers import support_account
 from tests.test_shell_browser import sign_in
@@ -29,6 +31,20 @@ def _scim_token(app: Flask, org: Organisation) -> str:
         token = scim_tokens.issue_token(db.session.get(Organisation, org.id), CLI_ACTOR).plaintext
         db.session.commit()
     return token
+
+
+def _give_roles(app: Flask, org: Organisation, person: str) -> None:
+    """A role by hand and a time-boxed grant: the person page's roles table gets its buttons."""
+    with app.app_context():
+        admin, member = (db.session.scalar(select(Membership).where(
+            Membership.organisation_id == org.id, condition)) for condition in (
+            Membership.account.has(Account.email == "it-admin@acme.example"),
+            Membership.public_id == person))
+        assert admin is not None and member is not None
+        roles.grant_manual_role(member, roles.get_role(MEMBER), Actor.of(admin.account))
+        role_grants.grant_role_until(admin, member, roles.get_role(AUDITOR),
+                                     utcnow() + timedelta(hours=8), "Q4 ISO 27001 audit")
+        db.session.commit()
 
 
 def _provision_long_names(app: Flask, org: Organisation) -> tuple[str, str]:
@@ -90,6 +106,7 @@ def test_long_names_urls_and_tables_never_widen_any_page(
     org = factory.org("Acme Corp")
     factory.it_admin(org)
     person, team = _provision_long_names(app, org)
+    _give_roles(app, org, person)
     support_account(app, "support@vendor.example")
     width, height = WIDTHS[size]
     pages = {

@@ -155,6 +155,11 @@ def test_an_auditor_reads_people_groups_and_the_audit_log_and_changes_nothing(
         assert _send(client, method, path, targets, token) == 200, (method, path)
     for method, path in POSTS:
         assert _send(client, method, path, targets, token) == 403, (method, path)
+    home = client.get("/").get_data(as_text=True)
+    assert '<a href="/people/">People</a> and <a href="/groups/">Groups</a>' in home
+    group_page = client.get(f"/groups/{targets['group']}").get_data(as_text=True)
+    assert "Roles for members of this group" in group_page
+    assert "Changes apply immediately" not in group_page  # nothing here changes for them
     for path in ("/settings/iam/scim", "/settings/iam/sso", "/settings/general",
                  "/settings/iam/scim/activity", "/settings/iam/scim/health"):
         assert client.get(path).status_code == 403, path
