@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, or_, select
 from portal.extensions import db
 from portal.models import AuditEvent, Organisation
 from portal.services import audit
-from portal.services.audit_details import action_label
+from portal.services.audit_details import action_label, readable
 from portal.services.errors import ServiceError
 from portal.services.paging import newest_first
 
@@ -22,8 +22,10 @@ PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
 # "event" (the action in words, as the audit log page shows it) comes last, so that
 # scripts reading the columns by position keep working.
+# `details` keeps the raw values (ids, ISO times) for machines; `details_in_words` says them
+# as the audit log page does (names for member ids), for a person reading the evidence.
 CSV_COLUMNS = ("time", "actor", "action", "target_type", "target_id", "target", "ip_address",
-               "details", "event")
+               "details", "event", "details_in_words")
 # A cell starting with one of these is a formula to Excel, LibreOffice and Sheets.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -141,10 +143,11 @@ def export_csv(org: Organisation, wanted: AuditFilter, actor: audit.Actor) -> st
     """
     if wanted.errors:
         raise ServiceError(" ".join(wanted.errors))
-    events = db.session.scalars(
+    events = list(db.session.scalars(
         _filtered(org, wanted)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(EXPORT_LIMIT)
-    )
+    ))
+    in_words = readable(org.id, events)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -156,6 +159,7 @@ def export_csv(org: Organisation, wanted: AuditFilter, actor: audit.Actor) -> st
             event.target_id, event.target_label, event.ip_address,
             json.dumps(event.details, ensure_ascii=False, sort_keys=True) if event.details else "",
             action_label(event.action),
+            "; ".join(f"{d.label}: {d.text}" for d in in_words[event.id]),
         )])
     audit.record(actor, "audit_log.exported", org, target_type="audit_log",
                  details={"rows": count, "filters": wanted.as_args()})

@@ -160,7 +160,7 @@ def test_csv_export_escapes_and_guards_against_formulas(
         f'attachment; filename="audit-log-{scim_org.org.key}-')
     rows = _csv(response)
     assert rows[0] == ["time", "actor", "action", "target_type", "target_id", "target",
-                       "ip_address", "details", "event"]
+                       "ip_address", "details", "event", "details_in_words"]
     assert len(rows) == 3
     first, second = rows[1], rows[2]
     assert (first[2], first[8]) == ("scim.user_created", action_label("scim.user_created"))
@@ -178,7 +178,7 @@ def test_csv_export_escapes_and_guards_against_formulas(
         assert exported.details == {"rows": 2, "filters": {"action": "scim.user_created"}}
 
 
-def test_page_shows_details_in_words_while_the_csv_keeps_raw_values(
+def test_page_and_csv_show_details_in_words_and_the_csv_keeps_raw_values_too(
     admin_client: FlaskClient, scim_org: ScimOrg, add_event, app: Flask
 ) -> None:
     with app.app_context():
@@ -201,6 +201,8 @@ def test_page_shows_details_in_words_while_the_csv_keeps_raw_values(
     rows = _csv(admin_client.get("/settings/audit/export.csv?action=group.members_added"))
     assert json.loads(rows[1][7]) == raw  # machine-readable: ids, ISO times, JSON booleans
     assert f'"members": ["{admin_id}"]' in rows[1][7] and '"active": true' in rows[1][7]
+    assert rows[1][9] == (f"Members: {admin_label}; Count: 1; Active: Yes; Access ended: "
+                          "2026-03-02 11:59:59; Display name: IT → IT Ops")  # as the page says
 
 
 def test_csv_cell_guard() -> None:
