@@ -14,6 +14,7 @@ from portal.services import audit_details
 from portal.services import audit_log as audit_log_service
 from portal.services.audit import Actor
 from portal.services.audit_log import AuditFilter
+from portal.services.errors import ServiceError
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -67,11 +68,12 @@ def audit_log() -> Response:
 def audit_export() -> Response:
     """Download the (filtered) audit log as CSV."""
     org = current_membership().organisation
-    wanted = AuditFilter.from_args(request.args)
-    if wanted.errors:  # back to the log, which says what is wrong with the filters
+    try:
+        body = audit_log_service.export_csv(org, AuditFilter.from_args(request.args),
+                                            Actor.of(current_user))
+    except ServiceError:  # unusable filters: back to the log, which says what is wrong
         query = request.query_string.decode("utf-8", "replace")
         return redirect(f"{url_for('settings.audit_log')}?{query}")
-    body = audit_log_service.export_csv(org, wanted, Actor.of(current_user))
     response = make_response(body)
     response.content_type = "text/csv; charset=utf-8"
     filename = f"audit-log-{org.key}-{utcnow():%Y%m%d-%H%M}.csv"

@@ -114,9 +114,7 @@ def _request_body(req: Request, raw: bytes | None, secrets: tuple[str, ...],
     if raw is None:
         return {"truncated": True, "bytes": req.content_length,
                 "note": "larger than accepted; not stored"}
-    if not token_valid and raw:
-        # Anyone who knows the base URL can send a request: what they write is not kept in
-        # the organisation's log (its size is, and the refusal itself).
+    if not token_valid and raw:  # its size only (see describe)
         return {"bytes": len(raw), "note": NOT_STORED_WITHOUT_TOKEN}
     return scrub_body(raw, secrets=secrets)
 

@@ -129,7 +129,7 @@ class GroupPatch:
     """
 
     def __init__(self, display_name: Any, external_id: Any, resource_id: str,
-                 members_matching: MembersMatching | None = None) -> None:
+                 members_matching: MembersMatching) -> None:
         self.resource_id = resource_id
         self.display_name = display_name
         self.external_id = external_id
@@ -199,9 +199,6 @@ class GroupPatch:
 
     def _matching(self, value_filter: Filter) -> list[str]:
         """Return the ids of the members, as the operations so far left them, that match."""
-        if self.members_matching is None:
-            raise ScimError("Remove members by id: 'members[value eq \"id\"]'.",
-                            scim_type="invalidFilter")
         if self.replace is not None:
             return self.members_matching(value_filter, list(self.replace))
         return [*self.members_matching(value_filter, None),

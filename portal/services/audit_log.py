@@ -20,10 +20,10 @@ from portal.services.paging import newest_first
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
-# "event" (the action in words, as the audit log page shows it) comes last, so that
-# scripts reading the columns by position keep working.
-# `details` keeps the raw values (ids, ISO times) for machines; `details_in_words` says them
-# as the audit log page does (names for member ids), for a person reading the evidence.
+# `details` keeps the raw values (ids, ISO times) for machines; "event" and
+# "details_in_words" say the action and the details as the audit log page does (names for
+# member ids), for a person reading the evidence. New columns come last, so that scripts
+# reading the columns by position keep working.
 CSV_COLUMNS = ("time", "actor", "action", "target_type", "target_id", "target", "ip_address",
                "details", "event", "details_in_words")
 # A cell starting with one of these is a formula to Excel, LibreOffice and Sheets.

@@ -24,7 +24,7 @@ class DemoData:
     acme: Organisation
     globex: Organisation
 
-    def describe(self, password: str, base_url: str = "http://127.0.0.1:5000") -> str:
+    def describe(self, password: str, base_url: str) -> str:
         """Return the sign-in details for the console (the portal served at `base_url`)."""
         return "\n".join([
             f"Demo data is ready. Sign in at {base_url.rstrip('/')}/login with:",

@@ -275,16 +275,14 @@ def delete_user(member: Membership, actor: audit.Actor) -> None:
     member.active = False
     member.deactivated_at = member.deactivated_at if not was_active else now
     member.scim_deleted_at = now
+    # The person's groups are locked before their member rows, in id order, as a group
+    # change does (it locks its group, then its rows): the other order deadlocks with a
+    # PATCH or PUT of one of these groups on PostgreSQL (found under concurrent IdP traffic).
     group_ids = list(db.session.scalars(
-        select(GroupMember.group_id).join(Group, Group.id == GroupMember.group_id).where(
-            GroupMember.membership_id == member.id, Group.source == SOURCE_SCIM)))
+        select(Group.id).join(GroupMember, GroupMember.group_id == Group.id).where(
+            GroupMember.membership_id == member.id, Group.source == SOURCE_SCIM)
+        .order_by(Group.id).with_for_update(of=Group, key_share=True)))
     if group_ids:
-        # Lock the groups before their member rows, in id order, as a group change does
-        # (it locks its group, then its rows): the other order deadlocks with a PATCH or
-        # PUT of one of these groups on PostgreSQL (found under concurrent IdP traffic).
-        group_ids = list(db.session.scalars(
-            select(Group.id).where(Group.id.in_(group_ids)).order_by(Group.id)
-            .with_for_update(key_share=True)))
         db.session.execute(delete(GroupMember).where(
             GroupMember.membership_id == member.id, GroupMember.group_id.in_(group_ids)))
         db.session.execute(update(Group).where(Group.id.in_(group_ids)).values(
